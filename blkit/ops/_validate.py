@@ -4,6 +4,7 @@ Value checks (step ranges, probabilities) need the data on the host; they run in
 skipped while torch.compile traces or a CUDA graph is being captured (the kernels then clamp indices).
 """
 import math
+import numbers
 
 import torch
 
@@ -14,7 +15,7 @@ _U64 = 1 << 64
 
 
 def values_checkable(*tensors) -> bool:
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or any(t.is_meta for t in tensors if isinstance(t, torch.Tensor)):
         return False
     if any(t.is_cuda for t in tensors if isinstance(t, torch.Tensor)):
         return not torch.cuda.is_current_stream_capturing()
@@ -49,8 +50,7 @@ def same_shape(x: torch.Tensor, name: str, shape, ref_name: str) -> None:
 
 def broadcastable(x: torch.Tensor, name: str, shape) -> None:
     try:
-        torch.broadcast_shapes(x.shape, shape)
-        ok = x.dim() <= len(shape) and torch.broadcast_shapes(x.shape, shape) == torch.Size(shape)
+        ok = torch.broadcast_shapes(x.shape, shape) == torch.Size(shape)
     except RuntimeError:
         ok = False
     if not ok:
@@ -64,15 +64,16 @@ def flag(x, name: str) -> bool:
 
 
 def integer(x, name: str, low=None, high=None) -> int:
-    if isinstance(x, bool) or not isinstance(x, int):
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    x = int(x)
     if (low is not None and x < low) or (high is not None and x > high):
         raise ValueError(f"{name} must be in [{low}, {high}], got {x}")
     return x
 
 
 def real(x, name: str, *, positive=False, nonnegative=False) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a float, got {type(x).__name__}")
     x = float(x)
     if not math.isfinite(x):
@@ -112,7 +113,7 @@ def step(t, name: str, num_steps: int, batch: int, device, low: int):
             if lo < low or hi > num_steps:
                 raise ValueError(f"{name} must lie in [{low}, {num_steps}], got values in [{lo}, {hi}]")
         return t
-    integer(t, name)
+    t = integer(t, name)
     if not low <= t <= num_steps:
         raise ValueError(f"{name} must be in [{low}, {num_steps}], got {t}")
     return t
@@ -135,18 +136,20 @@ def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
     if isinstance(seed, torch.Tensor):
         if seed.dtype != torch.int64 or seed.numel() != 1:
             raise TypeError(f"seed as a tensor must be a one-element int64 tensor, got {seed.dtype} of shape {tuple(seed.shape)}")
+        _rng_device(seed, "seed", device)
         seed_t = seed.reshape(1).to(device)
     else:
-        integer(seed, "seed")
+        seed = integer(seed, "seed")
         if not 0 <= seed < _U64:
             raise ValueError(f"seed must be in [0, 2**64), got {seed}")
         seed_t = None
     if isinstance(offset, torch.Tensor):
         if offset.dtype != torch.int64 or offset.numel() != 1:
             raise TypeError(f"offset as a tensor must be a one-element int64 tensor, got {offset.dtype} of shape {tuple(offset.shape)}")
+        _rng_device(offset, "offset", device)
         offset_t = offset.reshape(1).to(device)
     else:
-        integer(offset, "offset")
+        offset = integer(offset, "offset")
         if not 0 <= offset or offset + numel > _U64:
             raise ValueError(f"offset must be >= 0 with offset + numel <= 2**64, got offset={offset}, numel={numel}")
         offset_t = None
@@ -157,6 +160,11 @@ def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
     if offset_t is None:
         offset_t = torch.tensor([_signed(offset)], dtype=torch.int64, device=device)
     return torch.cat([seed_t, offset_t])
+
+
+def _rng_device(x: torch.Tensor, name: str, device) -> None:
+    if x.device != device and x.device.type != "cpu":
+        raise ValueError(f"{name} is on {x.device} but the data is on {device}; use the data's device or the CPU")
 
 
 def _signed(v: int) -> int:

@@ -3,6 +3,8 @@
 Same contract as the fused kernels (DESIGN §1-3): Philox uniforms in int64 arithmetic, step math in
 float32 through the closed form, loss gradient written out analytically (no autograd inside a custom op).
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -28,6 +30,11 @@ def uniforms(rng: torch.Tensor, shape) -> torch.Tensor:
 
 def _bits(x: torch.Tensor) -> torch.Tensor:
     return x != 0
+
+
+def _per_sample(x: torch.Tensor) -> torch.Tensor:
+    """[B, ...] -> [B, prod(...)] (also when some dimension is 0)."""
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
 _SHIFTS = torch.arange(8, dtype=torch.uint8)
@@ -73,7 +80,7 @@ def bernoulli(probs, rng, packed):
 def _rows(coef: torch.Tensor, like: torch.Tensor, column: int) -> torch.Tensor:
     """Column of a per-step table, shaped to broadcast over ``like`` (row r = sample r, or one row)."""
     col = coef[:, column]
-    return col.reshape(-1, *([1] * (like.dim() - 1))) if coef.shape[0] > 1 else col.reshape(())
+    return col.reshape(()) if coef.shape[0] == 1 else col.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 @register("q_sample", NAME)
@@ -82,7 +89,7 @@ def q_sample(x0, coef, rng, packed):
     p = torch.where(x0b, _rows(coef, x0, 1), _rows(coef, x0, 0))
     x_t = uniforms(rng, x0.shape) < p
     residual = x_t ^ x0b
-    flips = residual.reshape(x0.shape[0], -1).sum(1)
+    flips = _per_sample(residual).sum(1)
     x_t, residual = x_t.to(torch.uint8), residual.to(torch.uint8)
     if packed:
         x_t, residual = pack_bits(x_t), pack_bits(residual)
@@ -153,7 +160,7 @@ def diffusion_loss(logits, x_t, x0, coef, p_flip, balance, gamma, aux_weight, re
         d_el = d_el * m**gamma + bce * gamma * m ** (gamma - 1) * dm
         bce = bce * m**gamma
     if balance:
-        w = y.reshape(y.shape[0], -1).mean(1).reshape(-1, *([1] * (y.dim() - 1)))
+        w = _per_sample(y).mean(1).reshape(-1, *([1] * (y.dim() - 1)))
         alpha = (1 - w) * y + w * (1 - y)
         bce, d_el = alpha * bce, alpha * d_el
     tw = _rows(coef, l, 0)

@@ -13,7 +13,8 @@ def bernoulli(probs, rng, packed):
     n = probs.numel()
     num_bits = probs.shape[-1] if probs.dim() else 1
     width = (num_bits + 7) // 8 if packed else num_bits
-    out = torch.empty((*probs.shape[:-1], width), dtype=torch.uint8, device=probs.device)
+    shape = (*probs.shape[:-1], width) if packed else probs.shape
+    out = torch.empty(shape, dtype=torch.uint8, device=probs.device)
     if n:
         block = random_kernels.BERNOULLI_BLOCK
         rows = n // num_bits
