@@ -11,6 +11,8 @@ fi
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
 echo "[blkit] installing dependencies (torch==2.13.0, triton, build tools)"
-python -m pip install -q --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+# (this machine's pip configuration warns about absent local index folders: filter that noise only)
+pip_quiet() { python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+pip_quiet -r "$ROOT/requirements-dev.txt"
 echo "[blkit] building blkit (native module via CMake + Ninja)"
-python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e "$ROOT"
+pip_quiet --no-build-isolation --no-deps -e "$ROOT"

@@ -35,7 +35,8 @@ def _op_cases(device):
         ("posterior", (logits, bits, step, 0.9, True, None, 0.0, False)),
         ("sample_step", (logits, bits, step, _rng(device), 1.0, True, logits * 0.5, 1.5, mask, bits, False)),
         ("sample_step", (logits, packed, step, _rng(device), 1.0, False, None, 0.0, None, None, True)),
-        ("diffusion_loss", (logits.clone().requires_grad_(), bits, bits.flip(0), loss, True, True, 2.0, 0.1, "mean", True)),
+        ("diffusion_loss",
+         (logits.clone().requires_grad_(), bits, bits.flip(0), loss, True, True, 2.0, 0.1, "mean", True)),
         ("binary_quantize", (probs.clone().requires_grad_(), _rng(device), False)),
     ]
 

@@ -5,7 +5,6 @@ that the API layer resolved (validation happens once, before, in ``blkit.ops``).
   rng     int64 [2]: (seed, offset) on the data's device, so a captured CUDA graph can be re-seeded
   coef    float32 [R, K]: per-sample step coefficients, R = 1 (one step for all) or R = batch
 """
-from typing import Optional
 
 import torch
 
@@ -97,7 +96,7 @@ def posterior(
     coef: torch.Tensor,
     temperature: float,
     p_flip: bool,
-    uncond_logits: Optional[torch.Tensor],
+    uncond_logits: torch.Tensor | None,
     guidance_scale: float,
     packed: bool,
     backend: str,
@@ -120,10 +119,10 @@ def sample_step(
     rng: torch.Tensor,
     temperature: float,
     p_flip: bool,
-    uncond_logits: Optional[torch.Tensor],
+    uncond_logits: torch.Tensor | None,
     guidance_scale: float,
-    mask: Optional[torch.Tensor],
-    known: Optional[torch.Tensor],
+    mask: torch.Tensor | None,
+    known: torch.Tensor | None,
     packed: bool,
     backend: str,
 ) -> torch.Tensor:

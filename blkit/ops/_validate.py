@@ -103,9 +103,12 @@ def step(t, name: str, num_steps: int, batch: int, device, low: int):
     """t: int in [low, T] or int64 tensor [batch] (per-sample steps) on ``device`` or the CPU."""
     if isinstance(t, torch.Tensor):
         if t.dtype != torch.int64:
-            raise TypeError(f"{name} must be an int or an int64 tensor, got a {str(t.dtype).replace('torch.', '')} tensor")
+            dtype = str(t.dtype).replace("torch.", "")
+            raise TypeError(f"{name} must be an int or an int64 tensor, got a {dtype} tensor")
         if t.dim() != 1 or t.shape[0] != batch:
-            raise ValueError(f"{name} as a tensor must have shape [{batch}] (one step per sample), got {tuple(t.shape)}")
+            raise ValueError(
+                f"{name} as a tensor must have shape [{batch}] (one step per sample), got {tuple(t.shape)}"
+            )
         if t.device != device and t.device.type != "cpu":
             raise ValueError(f"{name} is on {t.device} but the data is on {device}")
         if values_checkable(t) and t.numel():
@@ -135,7 +138,9 @@ def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
     """int64 [2] (seed, offset) on ``device``. Python ints: seed in [0, 2**64), offset + numel <= 2**64."""
     if isinstance(seed, torch.Tensor):
         if seed.dtype != torch.int64 or seed.numel() != 1:
-            raise TypeError(f"seed as a tensor must be a one-element int64 tensor, got {seed.dtype} of shape {tuple(seed.shape)}")
+            raise TypeError(
+                f"seed as a tensor must be a one-element int64 tensor, got {seed.dtype} of shape {tuple(seed.shape)}"
+            )
         _rng_device(seed, "seed", device)
         seed_t = seed.reshape(1).to(device)
     else:
@@ -145,7 +150,10 @@ def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
         seed_t = None
     if isinstance(offset, torch.Tensor):
         if offset.dtype != torch.int64 or offset.numel() != 1:
-            raise TypeError(f"offset as a tensor must be a one-element int64 tensor, got {offset.dtype} of shape {tuple(offset.shape)}")
+            raise TypeError(
+                f"offset as a tensor must be a one-element int64 tensor, got {offset.dtype} of shape "
+                f"{tuple(offset.shape)}"
+            )
         _rng_device(offset, "offset", device)
         offset_t = offset.reshape(1).to(device)
     else:

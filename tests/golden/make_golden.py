@@ -9,7 +9,6 @@ import pathlib
 
 import torch
 import triton
-
 from blkit.kernels.random import uniform_kernel
 
 CASES = [  # (seed, offset): zero, small, key words both set, counters crossing 2**32, top of the 64-bit range

@@ -2,8 +2,8 @@
 import torch
 import triton
 
-from ...kernels import random as random_kernels
 from ..._registry import register
+from ...kernels import random as random_kernels
 
 NAME = "triton"
 
