@@ -3,6 +3,7 @@
     blkit            versions, backends per device, and one sampling step through every backend and the
                      authors' reference program, with timings
     blkit info       versions and backends only
+    blkit bench      the benchmark suite: every op x provider (and end-to-end), results.json/.md and plots
 """
 import argparse
 import platform
@@ -80,7 +81,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="blkit", description="Fused kernels for Binary Latent Diffusion.")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="versions, devices and backends (and why others are unavailable)")
+    bench = sub.add_parser("bench", help="benchmark every op and the end-to-end cases against the reference")
+    bench.add_argument("--quick", action="store_true", help="the authors' size only (minutes on a CPU)")
+    bench.add_argument("--output", default="bench-results", help="output directory (default: bench-results)")
+    bench.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
+    bench.add_argument("--no-e2e", action="store_true", help="skip the end-to-end sampling and training cases")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from .bench import run
+
+        result = run(args.output, quick=args.quick, device=args.device, e2e=not args.no_e2e)
+        print(f"{len(result['records'])} measurements on {result['device']} -> {args.output}/"
+              "{results.json, results.md, speedup.png, bandwidth.png}")
+        return 0
     print_info()
     if args.command is None:
         run_step_demo()
