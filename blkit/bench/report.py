@@ -30,8 +30,8 @@ def markdown(result: dict) -> str:
     for r in result["records"]:
         base = times[(r["name"], tuple(r["shape"]))]
 
-        def ratio(provider):
-            return f"{base[provider] / r['median_ms']:.1f}x" if provider in base else "-"
+        def ratio(provider, base=base, median=r["median_ms"]):
+            return f"{base[provider] / median:.1f}x" if provider in base else "-"
 
         gbps = f"{r['gbps']:.1f}" if r["gbps"] else "-"
         frac = f"{100 * r['gbps'] / copy:.0f}%" if r["gbps"] else "-"
