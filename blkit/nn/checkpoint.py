@@ -102,13 +102,21 @@ def transformer_config(sd: dict) -> dict:
                 mlp_dim=mlp_dim, num_classes=num_classes, cond_dim=cond_dim, cross_attention=cross)
 
 
+def _check_heads(config: dict, overrides: dict) -> None:
+    if "num_heads" not in overrides and config["dim"] % config["num_heads"]:
+        raise ValueError(f"width {config['dim']} is not divisible by the default 12 heads; the number of heads is "
+                         "not stored in the checkpoint, pass num_heads=...")
+
+
 def load_transformer(state_dict, **overrides):
     from .transformer import BinaryTransformer
 
     sd, inferred = _sampler_parts(state_dict)
     config = transformer_config(sd)
     config["num_steps"] = inferred[0] if inferred else 64
-    config.update(_pop_overrides(overrides, TRANSFORMER_OVERRIDES))
+    tr_kw = _pop_overrides(overrides, TRANSFORMER_OVERRIDES)
+    _check_heads(config, tr_kw)
+    config.update(tr_kw)
     _reject_unknown(overrides, "BinaryTransformer.from_official", TRANSFORMER_OVERRIDES)
     return load_checked(BinaryTransformer(**config), sd, "denoiser")
 
@@ -164,6 +172,7 @@ def load_diffusion(state_dict, **overrides):
     if steps is None:
         raise ValueError("the state dict has no 'scheduler.k_final' buffer to infer T from; pass num_steps=...")
     config = transformer_config(sd)
+    _check_heads(config, tr_kw)
     config.update(tr_kw)
     config["num_steps"] = diff_kw.pop("time_embedding_steps", steps)
     denoiser = load_checked(BinaryTransformer(**config), sd, "denoiser")
@@ -257,8 +266,7 @@ def load_autoencoder(state_dict, **overrides):
     from .autoencoder import BinaryAutoencoder
 
     sd = strip_prefix(_as_state_dict(state_dict, "autoencoder"), "module.")
-    sd = strip_prefix(sd, "ae.")
-    sd = _drop(sd, AE_IGNORED)
+    sd = strip_prefix(_drop(sd, AE_IGNORED), "ae.")
     config = autoencoder_config(sd)
     img_size = _pop_overrides(overrides, AE_OVERRIDES).get("img_size", 256)
     _reject_unknown(overrides, "BinaryAutoencoder.from_official", AE_OVERRIDES)
