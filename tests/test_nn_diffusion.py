@@ -296,3 +296,21 @@ def test_plain_constructor_and_schedule_object():
         BernoulliDiffusion(den, num_steps=6, schedule=NoiseSchedule(5))
     with pytest.raises(ValueError, match="weighting"):
         BernoulliDiffusion(den, num_steps=5, weighting="sum")
+
+
+def test_graph_capture_path_gives_the_same_bits_on_cpu(target):
+    """The loop as it is captured in a CUDA graph (steps, offsets and seed as device tensors, per-sample step
+    tensors for the ops) runs on CPU too and gives the eager loop's bits (the capture itself needs a GPU)."""
+    target.require("bernoulli")
+    target.require("sample_step")
+    _, model = _model(target.backend, num_classes=5)
+    grid = model.schedule.sampling_steps(5)
+    label = torch.tensor([1, 2])
+    run = dict(shape=(2, N, C), grid=grid, temperature=0.9, guidance_scale=1.0, return_all=True, autocast_dtype=None)
+    seed_t = torch.tensor([77])
+    with torch.no_grad():
+        graphed = model._sample_loop(seed_t, label, None, None, progress=False,
+                                     step_tensors=model._step_tensors(grid, 2, "cpu"), **run)
+    eager = model.sample(2, sample_steps=5, temperature=0.9, seed=77, label=label, guidance_scale=1.0,
+                         return_all=True, progress=False)
+    assert torch.equal(graphed, eager)

@@ -136,7 +136,7 @@ class BernoulliDiffusion(nn.Module):
                 raise ValueError("cuda_graph=True needs the model on a CUDA device")
             return self._sample_graphed(seed, label, mask, known, progress, run)
         seed_t = torch.tensor([_signed64(seed)], dtype=torch.int64, device=device)
-        return self._sample_loop(seed_t, label, mask, known, progress=progress, graphed=False, **run)
+        return self._sample_loop(seed_t, label, mask, known, progress=progress, **run)
 
     def _sample_label(self, label, batch_size, device):
         if label is None:
@@ -168,18 +168,23 @@ class BernoulliDiffusion(nn.Module):
         with ctx:
             return self.denoiser(x, label=label, time_steps=time_steps)
 
+    @staticmethod
+    def _step_tensors(grid, batch, device):
+        """int64 [S, B] current and next steps on ``device`` (made before a capture: no host copies inside)."""
+        rows = torch.tensor([grid, grid[1:] + [0]], dtype=torch.int64, device=device)
+        return tuple(r.view(-1, 1).repeat(1, batch) for r in rows)
+
     def _sample_loop(self, seed_t, label, mask, known, *, shape, grid, temperature, guidance_scale, return_all,
-                     autocast_dtype, progress, graphed):
-        """The step loop. Eager: Python-int steps. Graphed: steps, offsets and seed as device tensors, so that
-        nothing is copied from the host while a CUDA graph is captured."""
+                     autocast_dtype, progress, step_tensors=None):
+        """The step loop. Eager: Python-int steps (no host sync for validation). Graphed (``step_tensors``
+        given): steps, offsets and seed are device tensors, so nothing is copied from the host while a CUDA
+        graph is captured; the values are the same, so both give the same bits."""
         from tqdm.auto import tqdm
 
+        graphed = step_tensors is not None
         device, numel, b = seed_t.device, shape[0] * shape[1] * shape[2], shape[0]
         offsets = torch.arange(len(grid) + 1, dtype=torch.int64, device=device) * numel
         nexts = grid[1:] + [0]
-        if graphed:
-            t_cur = torch.tensor(grid, dtype=torch.int64, device=device).view(-1, 1).expand(-1, b)
-            t_nxt = torch.tensor(nexts, dtype=torch.int64, device=device).view(-1, 1).expand(-1, b)
         x = ops.bernoulli(torch.full(shape, 0.5, device=device), seed_t, offsets[0:1], backend=self.backend)
         if mask is not None:
             x = torch.where(mask != 0, known, x)
@@ -187,7 +192,7 @@ class BernoulliDiffusion(nn.Module):
         steps = tqdm(range(len(grid)), disable=not progress or graphed, desc="sampling", leave=False)
         for i in steps:
             if graphed:
-                t, t_prev = t_cur[i].contiguous(), t_nxt[i].contiguous()
+                t, t_prev = step_tensors[0][i], step_tensors[1][i]
                 time_steps = t - 1
             else:
                 t, t_prev = grid[i], nexts[i]
@@ -219,11 +224,12 @@ class BernoulliDiffusion(nn.Module):
             static = {"seed": torch.zeros(1, dtype=torch.int64, device=device),
                       "label": None if label is None else label.clone(),
                       "mask": None if mask is None else mask.clone(),
-                      "known": None if known is None else known.clone()}
+                      "known": None if known is None else known.clone(),
+                      "steps": self._step_tensors(run["grid"], run["shape"][0], device)}
 
             def loop():
                 return self._sample_loop(static["seed"], static["label"], static["mask"], static["known"],
-                                         progress=False, graphed=True, **run)
+                                         progress=False, step_tensors=static["steps"], **run)
 
             side = torch.cuda.Stream(device)
             side.wait_stream(torch.cuda.current_stream(device))
