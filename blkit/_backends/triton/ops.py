@@ -4,10 +4,12 @@ The API layer has validated and made every tensor contiguous. Here each op alloc
 tile shape and launches its kernel; nothing reads tensor values on the host (no synchronisation), so every op
 can be captured in a CUDA graph. Seed and offset stay in the device tensor ``rng``.
 
-Launch configuration (untuned defaults for an H100, see TILES): memory-bound element-wise kernels take 2048
-elements per program with 4 warps; the loss kernel, heavier in transcendental math, 1024. CPU tensors run
-through the Triton interpreter (TRITON_INTERPRET=1), which executes one program at a time with numpy: there
-the tiles are as large as 65536 elements so that a launch is a handful of vectorised programs.
+Launch configuration (defaults for an H100, not yet timed on one, see TILES): Philox and the step math
+need registers, so the random and diffusion kernels take 1024 elements per program with 8 warps (4 per
+thread, 128-bit fp32 loads, 30-60 registers per thread with ptxas for sm_90: high occupancy); the byte-wise
+bit kernels take more elements per thread. CPU tensors run through the Triton interpreter
+(TRITON_INTERPRET=1), which executes one program at a time with numpy: there the tiles are as large as
+65536 elements so that a launch is a handful of vectorised programs.
 """
 import math
 
@@ -23,10 +25,11 @@ NAME = "triton"
 
 # (elements per program, num_warps) per kernel family on a GPU; the interpreter uses INTERPRETER_TILE.
 TILES = {
-    "elementwise": (2048, 4),  # bernoulli, binary_quantize, xor_bits
-    "bits": (2048, 4),  # pack_bits, unpack_bits, popcount, bernoulli(packed)
-    "step": (2048, 4),  # posterior, sample_step, q_sample
-    "loss": (1024, 4),  # diffusion_loss (and its per-sample target count)
+    "xor": (4096, 8),  # xor_bits: 16 bytes per thread
+    "bits": (2048, 8),  # pack_bits, unpack_bits, popcount
+    "random": (1024, 8),  # bernoulli (dense and packed), binary_quantize
+    "step": (1024, 8),  # posterior, sample_step, q_sample
+    "loss": (1024, 8),  # diffusion_loss (and its per-sample target count)
 }
 INTERPRETER_TILE = 1 << 16
 POPCOUNT_MAX_BD = 64  # bytes of the reduced dim per loop iteration (GPU)
@@ -45,9 +48,9 @@ def _pow2(n: int) -> int:
 def _tiling(nseg: int, units: int, tile: int):
     """(SB, BLOCK, chunks, grid) for nseg segments of ``units`` positions with about ``tile`` per program.
 
-    Tile dims are powers of two, at least 2 (no size-1 aranges)."""
-    block = max(2, min(_pow2(units), tile))
-    sb = max(2, min(tile // block, _pow2(nseg)))
+    Tile dims are powers of two."""
+    block = min(_pow2(units), tile)
+    sb = max(1, min(tile // block, _pow2(nseg)))
     chunks = triton.cdiv(units, block)
     return sb, block, chunks, triton.cdiv(nseg, sb) * chunks
 
@@ -94,8 +97,8 @@ def xor_bits(a, b):
     out = torch.empty(a.shape, dtype=a.dtype if bitwise else torch.uint8, device=a.device)
     n = a.numel()
     if n:
-        tile, warps = _config("elementwise", a.device)
-        block = max(2, min(_pow2(n), tile))
+        tile, warps = _config("xor", a.device)
+        block = min(_pow2(n), tile)
         bit_kernels.xor_kernel[(triton.cdiv(n, block),)](_as_bytes(a), _as_bytes(b), _as_bytes(out), n,
                                                          BITWISE=bitwise, BLOCK=block, num_warps=warps)
     return out
@@ -110,8 +113,8 @@ def popcount(packed, dim):
     q = outer * inner
     if q:
         tile, warps = _config("bits", packed.device)
-        bd = max(2, min(_pow2(reduced), tile if packed.device.type == "cpu" else POPCOUNT_MAX_BD))
-        bq = max(2, min(tile // bd, _pow2(q)))
+        bd = min(_pow2(reduced), tile if packed.device.type == "cpu" else POPCOUNT_MAX_BD)
+        bq = min(tile // bd, _pow2(q))
         bit_kernels.popcount_kernel[(triton.cdiv(q, bq),)](_as_bytes(packed), out, q, reduced, inner,
                                                            INNER_ONE=inner == 1, BD=bd, BQ=bq, num_warps=warps)
     return out
@@ -127,15 +130,15 @@ def bernoulli(probs, rng, packed):
         out = torch.empty((*probs.shape[:-1], width), dtype=torch.uint8, device=probs.device)
         rows = _numel(probs.shape[:-1])
         if n:
-            tile, warps = _config("bits", probs.device)
+            tile, warps = _config("random", probs.device)
             sb, block, chunks, grid = _tiling(rows, width, tile // 8)
             random_kernels.bernoulli_packed_kernel[(grid,)](probs, out, rng, rows, num_bits, width, chunks, SB=sb,
                                                             BLOCK=block, num_warps=warps)
         return out
     out = torch.empty(probs.shape, dtype=torch.uint8, device=probs.device)
     if n:
-        tile, warps = _config("elementwise", probs.device)
-        block = max(2, min(_pow2(n), tile))
+        tile, warps = _config("random", probs.device)
+        block = min(_pow2(n), tile)
         random_kernels.bernoulli_kernel[(triton.cdiv(n, block),)](probs, out, rng, n, BLOCK=block, num_warps=warps)
     return out
 
@@ -145,8 +148,8 @@ def binary_quantize(probs, rng, deterministic):
     out = torch.empty(probs.shape, dtype=probs.dtype, device=probs.device)
     n = probs.numel()
     if n:
-        tile, warps = _config("elementwise", probs.device)
-        block = max(2, min(_pow2(n), tile))
+        tile, warps = _config("random", probs.device)
+        block = min(_pow2(n), tile)
         random_kernels.quantize_kernel[(triton.cdiv(n, block),)](probs, out, rng, n, DETERMINISTIC=deterministic,
                                                                  BLOCK=block, num_warps=warps)
     return out
