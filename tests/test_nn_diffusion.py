@@ -199,21 +199,22 @@ def test_sample_same_seed_same_bits_on_every_backend(target):
     target.require("sample_step")
     _, model = _model(target.backend)
     _, ref_model = _model("reference")
-    got = model.sample(3, seed=2**64 - 5, progress=False)
-    assert torch.equal(got, ref_model.sample(3, seed=2**64 - 5, progress=False))
-    assert torch.equal(got, model.sample(3, seed=2**64 - 5, progress=False))
-    assert not torch.equal(got, model.sample(3, seed=1, progress=False))
+    kw = dict(sample_steps=4, progress=False)
+    got = model.sample(3, seed=2**64 - 5, **kw)
+    assert torch.equal(got, ref_model.sample(3, seed=2**64 - 5, **kw))
+    assert torch.equal(got, model.sample(3, seed=2**64 - 5, **kw))
+    assert not torch.equal(got, model.sample(3, seed=1, **kw))
 
 
 def test_sample_guidance_matches_independent_loop(target):
     target.require("sample_step")
     target.require("bernoulli")
     sd, model = _model(target.backend, num_classes=5)
-    got = model.sample(2, seed=3, label=torch.tensor([1, 3]), guidance_scale=1.5, progress=False)
-    want = _manual_sample(sd, T, 2, 3, label=torch.tensor([1, 3]), guidance=1.5)
+    got = model.sample(2, seed=3, sample_steps=4, label=torch.tensor([1, 3]), guidance_scale=1.5, progress=False)
+    want = _manual_sample(sd, T, 2, 3, sample_steps=4, label=torch.tensor([1, 3]), guidance=1.5)
     assert torch.equal(got, want)
-    assert torch.equal(model.sample(2, seed=3, label=2, progress=False),
-                       model.sample(2, seed=3, label=torch.tensor([2, 2]), progress=False))
+    assert torch.equal(model.sample(2, seed=3, sample_steps=2, label=2, progress=False),
+                       model.sample(2, seed=3, sample_steps=2, label=torch.tensor([2, 2]), progress=False))
 
 
 def test_sample_inpainting_keeps_known_bits_from_the_first_state(target):
@@ -256,8 +257,8 @@ def test_sample_under_autocast_dtype():
 def test_sample_cross_attention_and_text_token_models():
     for kw, label in ((dict(cond_dim=12, cross=True), torch.randn(2, 5, 12)), (dict(cond_dim=12), torch.randn(2, 12))):
         sd, model = _model(**kw)
-        got = model.sample(2, seed=6, label=label, guidance_scale=0.5, progress=False)
-        assert torch.equal(got, _manual_sample(sd, T, 2, 6, label=label, guidance=0.5))
+        got = model.sample(2, seed=6, sample_steps=3, label=label, guidance_scale=0.5, progress=False)
+        assert torch.equal(got, _manual_sample(sd, T, 2, 6, sample_steps=3, label=label, guidance=0.5))
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -38,8 +38,9 @@ def read_keys(name: str) -> list:
 def _random_tensor(key: str, shape, gen) -> torch.Tensor:
     t = torch.randn(shape, generator=gen, dtype=torch.float64)
     last = key.rsplit(".", 1)[-1]
-    if re.search(r"(^|\.)(ln\w*|norm\w*)\.weight$", key) or re.search(r"blocks\.\d+\.weight$", key) and len(shape) == 1 \
-            or last.startswith("gamma"):
+    is_norm = re.search(r"(^|\.)(ln\w*|norm\w*)\.weight$", key) or (
+        len(shape) == 1 and re.search(r"blocks\.\d+\.weight$", key))
+    if is_norm or last.startswith("gamma"):
         return (1.0 + 0.2 * t).float()  # norm scales and LayerScale around 1
     if len(shape) >= 2 and last == "weight":
         fan_in = math.prod(shape[1:])
@@ -112,7 +113,9 @@ def functional_denoiser(sd: dict, x, time_steps, label=None, *, heads, num_steps
 
     depth = len({k.split(".")[1] for k in g if k.startswith("blocks.")})
     for i in range(depth):
-        p = lambda name: g[f"blocks.{i}.{name}"]  # noqa: E731
+        def p(name, i=i):
+            return g[f"blocks.{i}.{name}"]
+
         a = F.layer_norm(h, (dim,), p("ln1.weight"), p("ln1.bias"))
         qkv = F.linear(a, p("attn.qkv.weight"), p("attn.qkv.bias"))
         q, k, v = qkv.reshape(*qkv.shape[:2], 3, dim).unbind(2)  # 'B L (K H D)': K outermost
@@ -291,8 +294,10 @@ def test_autoencoder_decode_accepts_token_layout(official_ae):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda sd: sd.pop("quantize.embed.weight"), "missing keys: quantize.embed.weight"),
-    (lambda sd: sd.__setitem__("generator.blocks.5.extra", torch.zeros(1)), "unexpected keys: generator.blocks.5.extra"),
-    (lambda sd: sd.__setitem__("quantize.embed.weight", torch.zeros(16, 65)), "quantize.embed.weight: checkpoint (16, 65)"),
+    (lambda sd: sd.__setitem__("generator.blocks.5.extra", torch.zeros(1)),
+     "unexpected keys: generator.blocks.5.extra"),
+    (lambda sd: sd.__setitem__("quantize.embed.weight", torch.zeros(16, 65)),
+     "quantize.embed.weight: checkpoint (16, 65)"),
     (lambda sd: sd.__setitem__("encoder.blocks.1.conv2.weight", torch.zeros(32, 30, 3, 3)),
      "encoder.blocks.1.conv2.weight: checkpoint (32, 30, 3, 3)"),
     (lambda sd: sd.pop("quantize.proj.0.weight"), "quantize.proj.0.weight"),
@@ -388,7 +393,8 @@ def test_sampler_overrides():
 
 @pytest.mark.parametrize("edit, message", [
     (lambda sd: sd.pop("_denoise_fn.head.bias"), "missing keys: head.bias"),
-    (lambda sd: sd.__setitem__("_denoise_fn.blocks.1.attn.extra", torch.zeros(2)), "unexpected keys: blocks.1.attn.extra"),
+    (lambda sd: sd.__setitem__("_denoise_fn.blocks.1.attn.extra", torch.zeros(2)),
+     "unexpected keys: blocks.1.attn.extra"),
     (lambda sd: sd.__setitem__("_denoise_fn.blocks.1.attn.qkv.weight", torch.zeros(96, 33)),
      "blocks.1.attn.qkv.weight: checkpoint (96, 33) vs model (96, 32)"),
     (lambda sd: sd.__setitem__("_denoise_fn.pos_emb", torch.zeros(1, 16, 31)), "'pos_emb' must have shape"),
