@@ -1,5 +1,6 @@
 """Bernoulli diffusion over binary latents: the authors' training loss and sampler on blkit ops."""
 import contextlib
+import warnings
 
 import torch
 from torch import nn
@@ -9,6 +10,10 @@ from ..schedule import NoiseSchedule
 from .quantizer import random_seed
 
 __all__ = ["BernoulliDiffusion"]
+
+
+class _CaptureFailed(RuntimeError):
+    """Capturing the sampling loop in a CUDA graph failed after a successful eager warm-up."""
 
 
 def _signed64(seed: int) -> int:
@@ -40,6 +45,7 @@ class BernoulliDiffusion(nn.Module):
         self.weighting, self.aux_weight, self.label_dropout = weighting, float(aux_weight), float(label_dropout)
         self.backend = backend
         self._graphs = {}
+        self._graph_failed = False
 
     @property
     def num_steps(self) -> int:
@@ -97,7 +103,7 @@ class BernoulliDiffusion(nn.Module):
     @torch.no_grad()
     def sample(self, batch_size: int, *, sample_steps=None, temperature: float = 1.0, seed: int = 0, label=None,
                guidance_scale: float = 0.0, mask=None, known=None, return_all: bool = False, progress: bool = True,
-               autocast_dtype=None, cuda_graph=None, device=None) -> torch.Tensor:
+               autocast_dtype=None, cuda_graph=None) -> torch.Tensor:
         """Draw ``batch_size`` latents: uint8 [B, N, C] (or the trajectory [S + 1, B, N, C] with return_all,
         x_T first). Reproducible from ``seed`` on every backend: x_T uses Philox offset 0, step i offset
         (i + 1) * B * N * C.
@@ -107,16 +113,15 @@ class BernoulliDiffusion(nn.Module):
         mask, known: inpainting, broadcastable to [B, N, C] (the authors pass [N, C]); the state is ``known``
         where mask != 0, from x_T on. autocast_dtype: run the denoiser under autocast (torch.bfloat16 or
         torch.float16). cuda_graph: on CUDA (default True there) the whole step loop is captured once per
-        configuration and replayed; the seed lives in device memory, so a new seed gives new samples.
+        configuration and replayed; the seed lives in device memory, so a new seed gives new samples. With the
+        default (None) a capture that fails warns once and falls back to the eager loop (same bits).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         grid = self.schedule.sampling_steps(sample_steps or self.num_steps)
-        if device is None:
-            device = next(self.parameters()).device
-        device = torch.device(device)
+        device = next(self.parameters()).device
         shape = (batch_size, *self.latent_shape)
         label = self._sample_label(label, batch_size, device)
         guidance_scale = float(guidance_scale)
@@ -129,12 +134,17 @@ class BernoulliDiffusion(nn.Module):
             mask, known = self._inpaint_inputs(mask, known, shape, device)
         run = dict(shape=shape, grid=grid, temperature=float(temperature), guidance_scale=guidance_scale,
                    return_all=return_all, autocast_dtype=autocast_dtype)
-        if cuda_graph is None:
-            cuda_graph = device.type == "cuda"
-        if cuda_graph:
-            if device.type != "cuda":
-                raise ValueError("cuda_graph=True needs the model on a CUDA device")
-            return self._sample_graphed(seed, label, mask, known, progress, run)
+        if cuda_graph and device.type != "cuda":
+            raise ValueError("cuda_graph=True needs the model on a CUDA device")
+        if cuda_graph or (cuda_graph is None and device.type == "cuda" and not self._graph_failed):
+            try:
+                return self._sample_graphed(seed, label, mask, known, progress, run)
+            except _CaptureFailed as exc:
+                if cuda_graph:
+                    raise exc.__cause__ from None
+                self._graph_failed = True
+                warnings.warn(f"CUDA-graph capture of the sampler failed ({exc}); sampling without a graph from "
+                              "now on", RuntimeWarning, stacklevel=2)
         seed_t = torch.tensor([_signed64(seed)], dtype=torch.int64, device=device)
         return self._sample_loop(seed_t, label, mask, known, progress=progress, **run)
 
@@ -217,7 +227,7 @@ class BernoulliDiffusion(nn.Module):
 
         key = (run["shape"], tuple(run["grid"]), run["temperature"], run["guidance_scale"], run["return_all"],
                run["autocast_dtype"], spec(label), spec(mask), spec(known), self.backend, self.p_flip,
-               next(self.parameters()).device)
+               next(self.parameters()).dtype, next(self.parameters()).device)
         entry = self._graphs.get(key)
         device = key[-1]
         if entry is None:
@@ -236,9 +246,12 @@ class BernoulliDiffusion(nn.Module):
             with torch.cuda.stream(side):
                 loop()  # warm-up: lazy initialisation, cached schedule tables, autotuning
             torch.cuda.current_stream(device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                out = loop()
+            try:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    out = loop()
+            except Exception as exc:  # the eager warm-up worked, so this is a capture limitation
+                raise _CaptureFailed(f"{type(exc).__name__}: {exc}") from exc
             entry = self._graphs[key] = (graph, static, out)
         graph, static, out = entry
         static["seed"].fill_(_signed64(seed))
@@ -251,8 +264,9 @@ class BernoulliDiffusion(nn.Module):
         return out.clone()
 
     def clear_cuda_graphs(self) -> None:
-        """Free the captured sampling graphs (they hold their own memory pools)."""
+        """Free the captured sampling graphs (they hold their own memory pools) and retry capturing next time."""
         self._graphs.clear()
+        self._graph_failed = False
 
     @classmethod
     def from_official(cls, state_dict, **overrides) -> "BernoulliDiffusion":
