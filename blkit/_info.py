@@ -16,7 +16,7 @@ def backends() -> dict:
 
     ``default_for`` lists the ops that run on this backend when no ``backend=`` is given.
     """
-    from .ops import __all__ as op_names
+    from .ops import OP_NAMES as op_names
 
     report = {}
     for device in ("cpu", "cuda"):

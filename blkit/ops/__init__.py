@@ -13,11 +13,13 @@ from ..schedule import NoiseSchedule
 from . import _coefficients as coefs
 from . import _library as lib
 from . import _validate as v
+from ._validate import set_device_value_checks
 
-__all__ = [
+OP_NAMES = (
     "pack_bits", "unpack_bits", "xor_bits", "popcount", "bernoulli", "q_sample", "posterior",
     "sample_step", "diffusion_loss", "binary_quantize",
-]
+)
+__all__ = [*OP_NAMES, "set_device_value_checks"]
 
 
 def _backend(op: str, backend, *tensors) -> str:

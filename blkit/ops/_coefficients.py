@@ -32,8 +32,40 @@ def _tables(schedule, t, t2=None):
     return k, b, keep, idx, idx2
 
 
+_CACHE: dict = {}
+_CACHE_LIMIT = 1 << 14
+
+
+def _cached(build, schedule, device, *args):
+    """Tables for Python-int steps are built once per device and reused: a sampler's step loop then makes no
+    host-to-device copies. Tensor steps (per sample) are computed on their device every call."""
+    if any(isinstance(a, torch.Tensor) for a in args) or torch.compiler.is_compiling():
+        return build(schedule, *args, device)
+    key = (build.__name__, schedule.num_steps, schedule.kind, torch.device(device), *args)
+    table = _CACHE.get(key)
+    if table is None:
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.clear()
+        table = _CACHE[key] = build(schedule, *args, "cpu").to(device)
+    return table
+
+
 def step_coefficients(schedule, t, t_prev, p_flip: bool, device) -> torch.Tensor:
     """float32 [R, 5] table for a reverse step t -> t_prev (see STEP_COLUMNS)."""
+    return _cached(_step_table, schedule, device, t, t_prev, p_flip)
+
+
+def q_sample_coefficients(schedule, t, device) -> torch.Tensor:
+    """float32 [R, 2]: Bernoulli probability of x_t = 1 given x_0 = 0 and given x_0 = 1."""
+    return _cached(_q_sample_table, schedule, device, t)
+
+
+def loss_coefficients(schedule, t, weighting: str, device) -> torch.Tensor:
+    """float32 [R, 5] table for the training loss at step t (see LOSS_COLUMNS)."""
+    return _cached(_loss_table, schedule, device, t, weighting)
+
+
+def _step_table(schedule, t, t_prev, p_flip, device):
     k, b, _, ti, tp = _tables(schedule, t, t_prev)
     ti, tp = torch.broadcast_tensors(ti, tp)
     kp, bp = k[tp], b[tp]
@@ -47,14 +79,12 @@ def step_coefficients(schedule, t, t_prev, p_flip: bool, device) -> torch.Tensor
     return torch.stack(cols, dim=1).to(device=device, dtype=torch.float32)
 
 
-def q_sample_coefficients(schedule, t, device) -> torch.Tensor:
-    """float32 [R, 2]: Bernoulli probability of x_t = 1 given x_0 = 0 and given x_0 = 1."""
+def _q_sample_table(schedule, t, device):
     k, b, _, ti, _ = _tables(schedule, t)
     return torch.stack((b[ti], k[ti] + b[ti]), dim=1).to(device=device, dtype=torch.float32)
 
 
-def loss_coefficients(schedule, t, weighting: str, device) -> torch.Tensor:
-    """float32 [R, 5] table for the training loss at step t (see LOSS_COLUMNS)."""
+def _loss_table(schedule, t, weighting, device):
     k, b, keep, ti, _ = _tables(schedule, t)
     ti = ti.clamp_min(1)
     if weighting == "weighted":

@@ -1,7 +1,10 @@
 """Input validation, once, before dispatch. Every error names the argument and what was expected.
 
-Value checks (step ranges, probabilities) need the data on the host; they run in eager mode and are
-skipped while torch.compile traces or a CUDA graph is being captured (the kernels then clamp indices).
+Value checks (step ranges, probabilities) need the data on the host. They always run on CPU tensors in
+eager mode; on CUDA tensors they would cost a host synchronisation per call, so they run only after
+``blkit.ops.set_device_value_checks(True)`` (a debugging switch). They are skipped while torch.compile
+traces or a CUDA graph is captured; the step tables are then indexed with clamped steps, so a bad value
+gives a wrong step, never an out-of-bounds access.
 """
 import math
 import numbers
@@ -14,11 +17,19 @@ BINARY_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, 
 _U64 = 1 << 64
 
 
+_DEVICE_VALUE_CHECKS = [False]
+
+
+def set_device_value_checks(enabled: bool) -> None:
+    _DEVICE_VALUE_CHECKS[0] = flag(enabled, "enabled")
+
+
 def values_checkable(*tensors) -> bool:
-    if torch.compiler.is_compiling() or any(t.is_meta for t in tensors if isinstance(t, torch.Tensor)):
+    tensors = [t for t in tensors if isinstance(t, torch.Tensor)]
+    if torch.compiler.is_compiling() or any(t.is_meta for t in tensors):
         return False
-    if any(t.is_cuda for t in tensors if isinstance(t, torch.Tensor)):
-        return not torch.cuda.is_current_stream_capturing()
+    if any(t.device.type != "cpu" for t in tensors):
+        return _DEVICE_VALUE_CHECKS[0] and not (torch.cuda.is_available() and torch.cuda.is_current_stream_capturing())
     return True
 
 
@@ -162,12 +173,20 @@ def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
             raise ValueError(f"offset must be >= 0 with offset + numel <= 2**64, got offset={offset}, numel={numel}")
         offset_t = None
     if seed_t is None and offset_t is None:
-        return torch.tensor([_signed(seed), _signed(offset)], dtype=torch.int64, device=device)
+        return host_to_device([_signed(seed), _signed(offset)], torch.int64, device)
     if seed_t is None:
         seed_t = torch.tensor([_signed(seed)], dtype=torch.int64, device=device)
     if offset_t is None:
         offset_t = torch.tensor([_signed(offset)], dtype=torch.int64, device=device)
     return torch.cat([seed_t, offset_t])
+
+
+def host_to_device(values, dtype, device) -> torch.Tensor:
+    """A small tensor from host values, copied to an accelerator without blocking the host (pinned memory)."""
+    device = torch.device(device)
+    if device.type != "cuda" or torch.compiler.is_compiling():
+        return torch.tensor(values, dtype=dtype, device=device)
+    return torch.tensor(values, dtype=dtype).pin_memory().to(device, non_blocking=True)
 
 
 def _rng_device(x: torch.Tensor, name: str, device) -> None:
