@@ -24,6 +24,9 @@ class Case:
     bytes_moved: int
     providers: dict  # provider name -> zero-argument callable
     graph_safe: tuple = ()  # providers that may be timed as a CUDA graph
+    samples: int = 0  # end-to-end cases: samples per call (samples/s), timed by wall clock
+    warmup: int = 1
+    min_repeats: int = 3
 
 
 def fast_backends(device: str, op: str) -> list:

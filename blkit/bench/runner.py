@@ -11,7 +11,7 @@ from tqdm import tqdm
 from .. import __version__
 from . import cases as op_cases
 from . import report
-from .timing import copy_bandwidth_gbps, measure, peak_memory
+from .timing import copy_bandwidth_gbps, measure, measure_wall, peak_memory
 
 AUTHORS_SIZE = (64, 256)  # B, N
 SWEEP_NUMEL = (1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24)  # up to 16M elements, C = 64
@@ -67,13 +67,16 @@ def run(output_dir, *, quick: bool = False, device=None, progress: bool = True, 
     jobs = [(case, provider) for case in cases for provider in case.providers]
     for case, provider in tqdm(jobs, desc="blkit bench", unit="run", disable=not progress):
         fn = case.providers[provider]
-        median, p20, p80 = measure(fn, device, graph=provider in case.graph_safe)
+        if case.samples:
+            median, p20, p80 = measure_wall(fn, device, warmup=case.warmup, min_repeats=case.min_repeats)
+        else:
+            median, p20, p80 = measure(fn, device, graph=provider in case.graph_safe)
         records.append({
             "name": case.name, "provider": provider, "shape": list(case.shape), "dtype": case.dtype,
             "median_ms": median, "p20_ms": p20, "p80_ms": p80,
             "gbps": case.bytes_moved / (median * 1e-3) / 1e9 if case.bytes_moved else None,
             "peak_mem_bytes": peak_memory(device, fn),
-            **({"samples_per_s": case.samples / (median * 1e-3)} if getattr(case, "samples", None) else {}),
+            **({"samples_per_s": case.samples / (median * 1e-3)} if case.samples else {}),
         })
     result = {
         "device": _device_name(device), "device_type": device, "blkit": __version__, "torch": torch.__version__,

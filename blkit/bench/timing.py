@@ -51,6 +51,17 @@ def measure_cuda(fn, *, graph: bool = False, rep_ms: int = 200):
     return median, p20, p80
 
 
+def measure_wall(fn, device: str, *, warmup: int = 1, min_repeats: int = 3):
+    """Wall-clock quantiles of a long call (seconds, e.g. a whole sampling run), synchronising the device."""
+
+    def synced():
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return measure_cpu(synced, warmup=warmup, min_repeats=min_repeats, max_repeats=min_repeats)
+
+
 def measure(fn, device: str, **kwargs):
     if device == "cuda":
         return measure_cuda(fn, **{k: v for k, v in kwargs.items() if k in ("graph", "rep_ms")})
