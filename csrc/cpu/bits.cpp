@@ -1,78 +1,31 @@
-// CPU bit packing / unpacking (little-endian bit order within each byte).
-#include "blkit/blkit.h"
-
-#include <stdexcept>
-#include <string>
-
-#include <string.h>
+// CPU bit ops: pack / unpack (little-endian bit order within each byte), XOR, popcount.
+// Memory-bound loops on whole 64-bit words; OpenMP over large ranges.
+#include "cpu_internal.h"
 
 namespace blkit {
 namespace cpu {
 namespace {
 
-// Below this many bit-bytes the work runs on the calling thread.
-constexpr int64_t kParallelThreshold = int64_t{1} << 16;
+using detail::kParallelMin;
+using detail::kTile;
+using detail::Tile;
+using detail::TileGrid;
 
-constexpr uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
-constexpr uint64_t kHigh = 0x8080808080808080ULL;
-
-// Per byte of x: 0x80 if that byte is nonzero, else 0 (no carries cross byte lanes).
-inline uint64_t nonzero_high_bits(uint64_t x) { return (((x & kLow7) + kLow7) | x) & kHigh; }
-
-inline uint64_t load_u64(const uint8_t* p) {
-  uint64_t x;
-  memcpy(&x, p, sizeof(x));
-  return x;
-}
-
-inline void store_u64(uint8_t* p, uint64_t x) { memcpy(p, &x, sizeof(x)); }
-
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define BLKIT_LITTLE_ENDIAN 1
-#else
-#define BLKIT_LITTLE_ENDIAN 0
-#endif
-
-// 8 bit-bytes -> 1 packed byte.
-inline uint8_t pack8(const uint8_t* in) {
-#if BLKIT_LITTLE_ENDIAN
-  // Byte i of `ones` is 0 or 1 (at bit 8i); the multiply moves bit 8i to bit 56 + i and the
-  // shifted copies of other bytes never land in (or carry into) bits 56..63.
-  const uint64_t ones = nonzero_high_bits(load_u64(in)) >> 7;
-  return static_cast<uint8_t>((ones * 0x0102040810204080ULL) >> 56);
-#else
-  uint8_t acc = 0;
-  for (int k = 0; k < 8; ++k) acc |= static_cast<uint8_t>((in[k] != 0) << k);
-  return acc;
-#endif
-}
-
-// 1 packed byte -> 8 bit-bytes (0/1).
-inline void unpack8(uint8_t b, uint8_t* out) {
-#if BLKIT_LITTLE_ENDIAN
-  // Broadcast b to every byte, keep bit k in byte k, then turn each nonzero byte into 1.
-  const uint64_t spread = (b * 0x0101010101010101ULL) & 0x8040201008040201ULL;
-  store_u64(out, nonzero_high_bits(spread) >> 7);
-#else
-  for (int k = 0; k < 8; ++k) out[k] = static_cast<uint8_t>((b >> k) & 1u);
-#endif
+void check_shape(int64_t rows, int64_t num_bits, const char* fn) {
+  detail::check_nonnegative(rows, "rows", fn);
+  detail::check_nonnegative(num_bits, "num_bits", fn);
 }
 
 inline void pack_row(const uint8_t* in, uint8_t* out, int64_t num_bits) {
   const int64_t full = num_bits / 8;
-  for (int64_t j = 0; j < full; ++j) out[j] = pack8(in + 8 * j);
+  for (int64_t j = 0; j < full; ++j) out[j] = detail::pack8(in + 8 * j);
   const int64_t rem = num_bits % 8;
-  if (rem != 0) {
-    const uint8_t* tail = in + 8 * full;
-    uint8_t acc = 0;
-    for (int64_t k = 0; k < rem; ++k) acc |= static_cast<uint8_t>((tail[k] != 0) << k);
-    out[full] = acc;  // padding bits stay 0
-  }
+  if (rem != 0) out[full] = detail::pack_partial(in + 8 * full, rem);  // padding bits stay 0
 }
 
 inline void unpack_row(const uint8_t* in, uint8_t* out, int64_t num_bits) {
   const int64_t full = num_bits / 8;
-  for (int64_t j = 0; j < full; ++j) unpack8(in[j], out + 8 * j);
+  for (int64_t j = 0; j < full; ++j) detail::unpack8(in[j], out + 8 * j);
   const int64_t rem = num_bits % 8;
   if (rem != 0) {
     const uint8_t b = in[full];
@@ -81,10 +34,104 @@ inline void unpack_row(const uint8_t* in, uint8_t* out, int64_t num_bits) {
   }
 }
 
-void check_shape(int64_t rows, int64_t num_bits, const char* fn) {
-  if (rows < 0 || num_bits < 0) {
-    throw std::invalid_argument(std::string(fn) + ": rows and num_bits must be non-negative");
+// Dense values of T -> 0 / 1 bytes: nonzero after masking (the mask drops the sign bit of floats).
+template <class T>
+inline void nonzero_bytes(const T* src, int64_t n, T mask, uint8_t* dst) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = (src[j] & mask) != 0;
+}
+
+void to_bytes(const void* src, DType dtype, int64_t start, int64_t n, uint8_t* dst) {
+  switch (dtype) {
+    case kByte:
+      nonzero_bytes<uint8_t>(static_cast<const uint8_t*>(src) + start, n, 0xFF, dst);
+      break;
+    case kInt16:
+      nonzero_bytes<uint16_t>(static_cast<const uint16_t*>(src) + start, n, 0xFFFF, dst);
+      break;
+    case kFloat16:
+    case kBFloat16:
+      nonzero_bytes<uint16_t>(static_cast<const uint16_t*>(src) + start, n, 0x7FFF, dst);
+      break;
+    case kInt32:
+      nonzero_bytes<uint32_t>(static_cast<const uint32_t*>(src) + start, n, 0xFFFFFFFFu, dst);
+      break;
+    case kFloat32:
+      nonzero_bytes<uint32_t>(static_cast<const uint32_t*>(src) + start, n, 0x7FFFFFFFu, dst);
+      break;
+    case kInt64:
+      nonzero_bytes<uint64_t>(static_cast<const uint64_t*>(src) + start, n, ~uint64_t{0}, dst);
+      break;
+    case kFloat64:
+      nonzero_bytes<uint64_t>(static_cast<const uint64_t*>(src) + start, n, 0x7FFFFFFFFFFFFFFFull, dst);
+      break;
+    default:
+      throw std::invalid_argument("blkit cpu: unknown dtype");
   }
+}
+
+template <class T>
+inline void bytes_to(const uint8_t* src, int64_t n, T one, T* dst) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = src[j] ? one : T(0);
+}
+
+void from_bytes(const uint8_t* src, int64_t n, DType dtype, void* dst, int64_t start) {
+  switch (dtype) {
+    case kByte:
+      memcpy(static_cast<uint8_t*>(dst) + start, src, static_cast<size_t>(n));
+      break;
+    case kInt16:
+      bytes_to<uint16_t>(src, n, 1, static_cast<uint16_t*>(dst) + start);
+      break;
+    case kFloat16:
+      bytes_to<uint16_t>(src, n, 0x3C00u, static_cast<uint16_t*>(dst) + start);
+      break;
+    case kBFloat16:
+      bytes_to<uint16_t>(src, n, 0x3F80u, static_cast<uint16_t*>(dst) + start);
+      break;
+    case kInt32:
+      bytes_to<uint32_t>(src, n, 1u, static_cast<uint32_t*>(dst) + start);
+      break;
+    case kFloat32:
+      bytes_to<float>(src, n, 1.0f, static_cast<float*>(dst) + start);
+      break;
+    case kInt64:
+      bytes_to<uint64_t>(src, n, 1u, static_cast<uint64_t*>(dst) + start);
+      break;
+    case kFloat64:
+      bytes_to<double>(src, n, 1.0, static_cast<double*>(dst) + start);
+      break;
+    default:
+      throw std::invalid_argument("blkit cpu: unknown dtype");
+  }
+}
+
+// Set bits of each byte of a 64-bit word, summed per byte lane (each lane <= 8).
+inline uint64_t popcount_bytes(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  return (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+}
+
+inline uint8_t popcount_byte(uint8_t b) {
+  uint32_t x = b;
+  x = x - ((x >> 1) & 0x55u);
+  x = (x & 0x33u) + ((x >> 2) & 0x33u);
+  return static_cast<uint8_t>((x + (x >> 4)) & 0x0Fu);
+}
+
+int64_t popcount_run(const uint8_t* p, int64_t n) {
+  int64_t total = 0;
+  int64_t j = 0;
+  // Byte-lane sums of up to 31 words fit in a byte (31 * 8 = 248).
+  while (n - j >= 8) {
+    const int64_t words = (n - j) / 8 < 31 ? (n - j) / 8 : 31;
+    uint64_t lanes = 0;
+    for (int64_t w = 0; w < words; ++w) lanes += popcount_bytes(detail::load_u64(p + j + 8 * w));
+    total += static_cast<int64_t>((lanes * 0x0101010101010101ULL) >> 56);
+    j += 8 * words;
+  }
+  for (; j < n; ++j) total += popcount_byte(p[j]);
+  return total;
 }
 
 }  // namespace
@@ -97,14 +144,14 @@ void pack_bits(const uint8_t* bits, uint8_t* packed, int64_t rows, int64_t num_b
     // Rows are contiguous in both layouts: one flat loop over output bytes.
     const int64_t out_bytes = total / 8;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (total >= kParallelThreshold)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8)
 #endif
-    for (int64_t j = 0; j < out_bytes; ++j) packed[j] = pack8(bits + 8 * j);
+    for (int64_t j = 0; j < out_bytes; ++j) packed[j] = detail::pack8(bits + 8 * j);
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (total >= kParallelThreshold && rows > 1)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && rows > 1)
 #endif
   for (int64_t r = 0; r < rows; ++r) pack_row(bits + r * num_bits, packed + r * row_bytes, num_bits);
 }
@@ -116,16 +163,116 @@ void unpack_bits(const uint8_t* packed, uint8_t* bits, int64_t rows, int64_t num
   if (num_bits % 8 == 0) {
     const int64_t in_bytes = total / 8;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (total >= kParallelThreshold)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8)
 #endif
-    for (int64_t j = 0; j < in_bytes; ++j) unpack8(packed[j], bits + 8 * j);
+    for (int64_t j = 0; j < in_bytes; ++j) detail::unpack8(packed[j], bits + 8 * j);
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (total >= kParallelThreshold && rows > 1)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && rows > 1)
 #endif
   for (int64_t r = 0; r < rows; ++r) unpack_row(packed + r * row_bytes, bits + r * num_bits, num_bits);
+}
+
+void pack_bits_typed(const void* bits, DType dtype, uint8_t* packed, int64_t rows, int64_t num_bits) {
+  if (dtype == kByte) {
+    pack_bits(static_cast<const uint8_t*>(bits), packed, rows, num_bits);
+    return;
+  }
+  check_shape(rows, num_bits, "pack_bits");
+  (void)dtype_size(dtype);
+  const TileGrid grid(rows, num_bits);
+  const int64_t width = packed_row_bytes(num_bits);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (rows * num_bits >= kParallelMin && grid.count > 1)
+#endif
+  for (int64_t ti = 0; ti < grid.count; ++ti) {
+    const Tile t = grid.tile(ti);
+    uint8_t buf[kTile + 8];
+    to_bytes(bits, dtype, t.start, t.n, buf);
+    detail::pack_tile(buf, t, width, packed);
+  }
+}
+
+void unpack_bits_typed(const uint8_t* packed, void* bits, DType dtype, int64_t rows, int64_t num_bits) {
+  if (dtype == kByte) {
+    unpack_bits(packed, static_cast<uint8_t*>(bits), rows, num_bits);
+    return;
+  }
+  check_shape(rows, num_bits, "unpack_bits");
+  (void)dtype_size(dtype);
+  const TileGrid grid(rows, num_bits);
+  const int64_t width = packed_row_bytes(num_bits);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (rows * num_bits >= kParallelMin && grid.count > 1)
+#endif
+  for (int64_t ti = 0; ti < grid.count; ++ti) {
+    const Tile t = grid.tile(ti);
+    uint8_t buf[kTile + 8];
+    detail::unpack_tile(packed, width, t, buf);
+    from_bytes(buf, t.n, dtype, bits, t.start);
+  }
+}
+
+void xor_bytes(const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t n) {
+  detail::check_nonnegative(n, "n", "xor_bits");
+  if (n == 0) return;
+  const int64_t chunk = kTile * 16;
+  const int64_t chunks = (n + chunk - 1) / chunk;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (n >= kParallelMin * 8 && chunks > 1)
+#endif
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t lo = c * chunk;
+    const int64_t hi = n - lo < chunk ? n : lo + chunk;
+    for (int64_t j = lo; j < hi; ++j) out[j] = a[j] ^ b[j];
+  }
+}
+
+void xor_nonzero(const void* a, const void* b, DType dtype, uint8_t* out, int64_t n) {
+  detail::check_nonnegative(n, "n", "xor_bits");
+  (void)dtype_size(dtype);
+  if (n == 0) return;
+  const TileGrid grid(1, n);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (n >= kParallelMin && grid.count > 1)
+#endif
+  for (int64_t ti = 0; ti < grid.count; ++ti) {
+    const Tile t = grid.tile(ti);
+    uint8_t ba[kTile];
+    uint8_t bb[kTile];
+    to_bytes(a, dtype, t.start, t.n, ba);
+    to_bytes(b, dtype, t.start, t.n, bb);
+    uint8_t* o = out + t.start;
+    for (int64_t j = 0; j < t.n; ++j) o[j] = ba[j] ^ bb[j];
+  }
+}
+
+void popcount(const uint8_t* packed, int64_t* out, int64_t outer, int64_t dim, int64_t inner) {
+  detail::check_nonnegative(outer, "outer", "popcount");
+  detail::check_nonnegative(dim, "dim", "popcount");
+  detail::check_nonnegative(inner, "inner", "popcount");
+  const int64_t total = outer * dim * inner;
+  if (inner == 1) {
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && outer > 1)
+#endif
+    for (int64_t o = 0; o < outer; ++o) out[o] = popcount_run(packed + o * dim, dim);
+    return;
+  }
+  // Counts of one byte column summed over `dim`, vectorized across `inner`.
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && outer > 1)
+#endif
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t* dst = out + o * inner;
+    for (int64_t i = 0; i < inner; ++i) dst[i] = 0;
+    for (int64_t d = 0; d < dim; ++d) {
+      const uint8_t* src = packed + (o * dim + d) * inner;
+      for (int64_t i = 0; i < inner; ++i) dst[i] += popcount_byte(src[i]);
+    }
+  }
 }
 
 }  // namespace cpu

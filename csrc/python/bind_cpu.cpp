@@ -1,28 +1,82 @@
 // CPU kernels of blkit._native (blkit::cpu); all buffer functions release the GIL.
+//
+// Buffers are raw addresses (tensor.data_ptr(); 0 for an absent optional buffer); dtypes are
+// blkit::cpu::DType codes (0 byte, 1 int16, 2 int32, 3 int64, 4 float16, 5 bfloat16, 6 float32,
+// 7 float64). The Python caller guarantees contiguity, sizes and dtypes (blkit/_backends/cpu/ops.py).
 #include "bindings.h"
+
+#include <string>
 
 #include "blkit/blkit.h"
 
 namespace blkit_py {
 
+namespace {
+
+using blkit::cpu::DType;
+
+DType as_dtype(int code) {
+  if (code < 0 || code > 7) throw std::invalid_argument("unknown blkit dtype code " + std::to_string(code));
+  return static_cast<DType>(code);
+}
+
+template <typename T>
+const T* as_optional(std::uintptr_t address) {
+  return address == 0 ? nullptr : reinterpret_cast<const T*>(address);
+}
+
+blkit::cpu::StepArgs step_args(std::uintptr_t logits_ptr, int logits_dtype, std::uintptr_t x_t_ptr, int x_dtype,
+                               bool packed, std::uintptr_t coef_ptr, std::int64_t coef_rows, std::int64_t batch,
+                               std::int64_t rows, std::int64_t num_bits, double temperature, bool p_flip,
+                               std::uintptr_t uncond_ptr, int uncond_dtype, double guidance_scale,
+                               std::uintptr_t mask_ptr, int mask_dtype, std::uintptr_t known_ptr, int known_dtype,
+                               std::uint64_t seed, std::uint64_t offset) {
+  blkit::cpu::StepArgs a;
+  a.logits = as_optional<void>(logits_ptr);
+  a.logits_dtype = as_dtype(logits_dtype);
+  a.x_t = as_optional<void>(x_t_ptr);
+  a.x_dtype = as_dtype(x_dtype);
+  a.packed = packed;
+  a.coef = as_optional<float>(coef_ptr);
+  a.coef_rows = coef_rows;
+  a.batch = batch;
+  a.rows = rows;
+  a.num_bits = num_bits;
+  a.temperature = static_cast<float>(temperature);
+  a.p_flip = p_flip;
+  a.uncond_logits = as_optional<void>(uncond_ptr);
+  a.uncond_dtype = as_dtype(uncond_dtype);
+  a.guidance_scale = static_cast<float>(guidance_scale);
+  a.mask = as_optional<void>(mask_ptr);
+  a.mask_dtype = as_dtype(mask_dtype);
+  a.known = as_optional<void>(known_ptr);
+  a.known_dtype = as_dtype(known_dtype);
+  a.seed = seed;
+  a.offset = offset;
+  return a;
+}
+
+}  // namespace
+
 void bind_cpu(py::module_& m) {
   m.def(
       "pack_bits",
-      [](std::uintptr_t bits_ptr, std::uintptr_t packed_ptr, std::int64_t rows, std::int64_t num_bits) {
-        blkit::cpu::pack_bits(as_ptr<const std::uint8_t>(bits_ptr), as_ptr<std::uint8_t>(packed_ptr), rows,
-                              num_bits);
+      [](std::uintptr_t bits_ptr, std::uintptr_t packed_ptr, std::int64_t rows, std::int64_t num_bits, int dtype) {
+        blkit::cpu::pack_bits_typed(as_ptr<const void>(bits_ptr), as_dtype(dtype), as_ptr<std::uint8_t>(packed_ptr),
+                                    rows, num_bits);
       },
-      py::arg("bits_ptr"), py::arg("packed_ptr"), py::arg("rows"), py::arg("num_bits"), release(),
-      "Pack uint8 [rows, num_bits] (nonzero = 1) into uint8 [rows, ceil(num_bits/8)], little-endian bits.");
+      py::arg("bits_ptr"), py::arg("packed_ptr"), py::arg("rows"), py::arg("num_bits"), py::arg("dtype") = 0,
+      release(),
+      "Pack [rows, num_bits] of dtype (nonzero = 1) into uint8 [rows, ceil(num_bits/8)], little-endian bits.");
 
   m.def(
       "unpack_bits",
-      [](std::uintptr_t packed_ptr, std::uintptr_t bits_ptr, std::int64_t rows, std::int64_t num_bits) {
-        blkit::cpu::unpack_bits(as_ptr<const std::uint8_t>(packed_ptr), as_ptr<std::uint8_t>(bits_ptr), rows,
-                                num_bits);
+      [](std::uintptr_t packed_ptr, std::uintptr_t bits_ptr, std::int64_t rows, std::int64_t num_bits, int dtype) {
+        blkit::cpu::unpack_bits_typed(as_ptr<const std::uint8_t>(packed_ptr), as_ptr<void>(bits_ptr),
+                                      as_dtype(dtype), rows, num_bits);
       },
-      py::arg("packed_ptr"), py::arg("bits_ptr"), py::arg("rows"), py::arg("num_bits"), release(),
-      "Unpack uint8 [rows, ceil(num_bits/8)] into 0/1 uint8 [rows, num_bits]; padding bits ignored.");
+      py::arg("packed_ptr"), py::arg("bits_ptr"), py::arg("rows"), py::arg("num_bits"), py::arg("dtype") = 0,
+      release(), "Unpack uint8 [rows, ceil(num_bits/8)] into 0/1 [rows, num_bits] of dtype; padding ignored.");
 
   m.def(
       "uniform",
@@ -31,6 +85,143 @@ void bind_cpu(py::module_& m) {
       },
       py::arg("out_ptr"), py::arg("n"), py::arg("seed"), py::arg("offset"), release(),
       "out[i] = tl.rand(seed, offset + i) as float32 for i < n; seed, offset in [0, 2**64).");
+
+  m.def(
+      "xor_bits",
+      [](std::uintptr_t a_ptr, std::uintptr_t b_ptr, std::uintptr_t out_ptr, std::int64_t n, int dtype,
+         bool bitwise) {
+        if (bitwise) {
+          blkit::cpu::xor_bytes(as_ptr<const std::uint8_t>(a_ptr), as_ptr<const std::uint8_t>(b_ptr),
+                                as_ptr<std::uint8_t>(out_ptr), n);
+        } else {
+          blkit::cpu::xor_nonzero(as_ptr<const void>(a_ptr), as_ptr<const void>(b_ptr), as_dtype(dtype),
+                                  as_ptr<std::uint8_t>(out_ptr), n);
+        }
+      },
+      py::arg("a_ptr"), py::arg("b_ptr"), py::arg("out_ptr"), py::arg("n"), py::arg("dtype"), py::arg("bitwise"),
+      release(), "bitwise: out = a ^ b on bytes; else out = (a != 0) ^ (b != 0) as uint8, a and b of dtype.");
+
+  m.def(
+      "popcount",
+      [](std::uintptr_t packed_ptr, std::uintptr_t out_ptr, std::int64_t outer, std::int64_t dim,
+         std::int64_t inner) {
+        blkit::cpu::popcount(as_ptr<const std::uint8_t>(packed_ptr), as_ptr<std::int64_t>(out_ptr), outer, dim,
+                             inner);
+      },
+      py::arg("packed_ptr"), py::arg("out_ptr"), py::arg("outer"), py::arg("dim"), py::arg("inner"), release(),
+      "int64 out[outer, inner] = set bits of uint8 [outer, dim, inner] summed over dim.");
+
+  m.def(
+      "bernoulli",
+      [](std::uintptr_t probs_ptr, int dtype, std::uintptr_t out_ptr, std::int64_t rows, std::int64_t num_bits,
+         bool packed, std::uint64_t seed, std::uint64_t offset) {
+        blkit::cpu::bernoulli(as_ptr<const void>(probs_ptr), as_dtype(dtype), as_ptr<std::uint8_t>(out_ptr), rows,
+                              num_bits, packed, seed, offset);
+      },
+      py::arg("probs_ptr"), py::arg("dtype"), py::arg("out_ptr"), py::arg("rows"), py::arg("num_bits"),
+      py::arg("packed"), py::arg("seed"), py::arg("offset"), release(),
+      "uint8 (u < float(p)) over [rows, num_bits], dense or packed.");
+
+  m.def(
+      "binary_quantize",
+      [](std::uintptr_t probs_ptr, int dtype, std::uintptr_t out_ptr, std::int64_t n, bool deterministic,
+         std::uint64_t seed, std::uint64_t offset) {
+        blkit::cpu::binary_quantize(as_ptr<const void>(probs_ptr), as_dtype(dtype), as_ptr<void>(out_ptr), n,
+                                    deterministic, seed, offset);
+      },
+      py::arg("probs_ptr"), py::arg("dtype"), py::arg("out_ptr"), py::arg("n"), py::arg("deterministic"),
+      py::arg("seed"), py::arg("offset"), release(), "(u < p) or (p > 0.5) as 0/1 in probs' dtype.");
+
+  m.def(
+      "q_sample",
+      [](std::uintptr_t x0_ptr, int x0_dtype, std::uintptr_t coef_ptr, std::int64_t coef_rows,
+         std::uintptr_t x_t_ptr, std::uintptr_t residual_ptr, std::uintptr_t flips_ptr, std::int64_t batch,
+         std::int64_t rows, std::int64_t num_bits, bool packed, std::uint64_t seed, std::uint64_t offset) {
+        blkit::cpu::QSampleArgs a;
+        a.x0 = as_optional<void>(x0_ptr);
+        a.x0_dtype = as_dtype(x0_dtype);
+        a.coef = as_optional<float>(coef_ptr);
+        a.coef_rows = coef_rows;
+        a.batch = batch;
+        a.rows = rows;
+        a.num_bits = num_bits;
+        a.packed = packed;
+        a.seed = seed;
+        a.offset = offset;
+        blkit::cpu::q_sample(a, as_ptr<std::uint8_t>(x_t_ptr), as_ptr<std::uint8_t>(residual_ptr),
+                             as_ptr<std::int64_t>(flips_ptr));
+      },
+      py::arg("x0_ptr"), py::arg("x0_dtype"), py::arg("coef_ptr"), py::arg("coef_rows"), py::arg("x_t_ptr"),
+      py::arg("residual_ptr"), py::arg("flips_ptr"), py::arg("batch"), py::arg("rows"), py::arg("num_bits"),
+      py::arg("packed"), py::arg("seed"), py::arg("offset"), release(),
+      "Forward noising: x_t, residual (dense or packed) and int64 flips per sample.");
+
+  auto step = [](bool sample) {
+    return [sample](std::uintptr_t logits_ptr, int logits_dtype, std::uintptr_t x_t_ptr, int x_dtype, bool packed,
+                    std::uintptr_t coef_ptr, std::int64_t coef_rows, std::int64_t batch, std::int64_t rows,
+                    std::int64_t num_bits, double temperature, bool p_flip, std::uintptr_t uncond_ptr,
+                    int uncond_dtype, double guidance_scale, std::uintptr_t mask_ptr, int mask_dtype,
+                    std::uintptr_t known_ptr, int known_dtype, std::uintptr_t out_ptr, std::uint64_t seed,
+                    std::uint64_t offset) {
+      const blkit::cpu::StepArgs a =
+          step_args(logits_ptr, logits_dtype, x_t_ptr, x_dtype, packed, coef_ptr, coef_rows, batch, rows, num_bits,
+                    temperature, p_flip, uncond_ptr, uncond_dtype, guidance_scale, mask_ptr, mask_dtype, known_ptr,
+                    known_dtype, seed, offset);
+      if (sample) {
+        blkit::cpu::sample_step(a, as_ptr<std::uint8_t>(out_ptr));
+      } else {
+        blkit::cpu::posterior(a, as_ptr<float>(out_ptr));
+      }
+    };
+  };
+  const char* step_doc =
+      "One reverse step over logits [rows, num_bits] (x_t dense or packed); posterior writes float32 "
+      "P(x_{t'} = 1), sample_step writes uint8 x_{t'} (packed when packed).";
+  for (const bool sample : {false, true}) {
+    m.def(sample ? "sample_step" : "posterior", step(sample), py::arg("logits_ptr"), py::arg("logits_dtype"),
+          py::arg("x_t_ptr"), py::arg("x_dtype"), py::arg("packed"), py::arg("coef_ptr"), py::arg("coef_rows"),
+          py::arg("batch"), py::arg("rows"), py::arg("num_bits"), py::arg("temperature"), py::arg("p_flip"),
+          py::arg("uncond_ptr") = 0, py::arg("uncond_dtype") = 6, py::arg("guidance_scale") = 0.0,
+          py::arg("mask_ptr") = 0, py::arg("mask_dtype") = 0, py::arg("known_ptr") = 0, py::arg("known_dtype") = 0,
+          py::arg("out_ptr"), py::arg("seed") = 0, py::arg("offset") = 0, release(), step_doc);
+  }
+
+  m.def(
+      "diffusion_loss",
+      [](std::uintptr_t logits_ptr, int logits_dtype, std::uintptr_t x_t_ptr, int x_dtype, std::uintptr_t x0_ptr,
+         int x0_dtype, std::uintptr_t coef_ptr, std::int64_t coef_rows, std::int64_t batch, std::int64_t n,
+         bool p_flip, bool balance, double gamma, double aux_weight, int reduction, std::uintptr_t loss_ptr,
+         std::uintptr_t grad_ptr) {
+        blkit::cpu::LossArgs a;
+        a.logits = as_optional<void>(logits_ptr);
+        a.logits_dtype = as_dtype(logits_dtype);
+        a.x_t = as_optional<void>(x_t_ptr);
+        a.x_dtype = as_dtype(x_dtype);
+        a.x0 = as_optional<void>(x0_ptr);
+        a.x0_dtype = as_dtype(x0_dtype);
+        a.coef = as_optional<float>(coef_ptr);
+        a.coef_rows = coef_rows;
+        a.batch = batch;
+        a.n = n;
+        a.p_flip = p_flip;
+        a.balance = balance;
+        a.gamma = static_cast<float>(gamma);
+        a.aux_weight = static_cast<float>(aux_weight);
+        a.reduction = static_cast<blkit::cpu::Reduction>(reduction);
+        blkit::cpu::diffusion_loss(a, as_ptr<float>(loss_ptr), grad_ptr == 0 ? nullptr : as_ptr<float>(grad_ptr));
+      },
+      py::arg("logits_ptr"), py::arg("logits_dtype"), py::arg("x_t_ptr"), py::arg("x_dtype"), py::arg("x0_ptr"),
+      py::arg("x0_dtype"), py::arg("coef_ptr"), py::arg("coef_rows"), py::arg("batch"), py::arg("n"),
+      py::arg("p_flip"), py::arg("balance"), py::arg("gamma"), py::arg("aux_weight"), py::arg("reduction"),
+      py::arg("loss_ptr"), py::arg("grad_ptr"), release(),
+      "Training loss (reduction 0 mean, 1 sum, 2 none) and, when grad_ptr != 0, d loss / d logits (float32).");
+
+  m.def("cpu_isa", []() { return std::string(blkit::cpu::isa()); },
+        "Instruction set of the CPU kernels in use: avx512, avx2 or generic.");
+  m.def("cpu_set_isa", [](const std::string& name) { return blkit::cpu::set_isa(name.c_str()); }, py::arg("name"),
+        "Use the kernels of an instruction set (auto, avx512, avx2, generic); False if unsupported here.");
+  m.def("cpu_set_num_threads", &blkit::cpu::set_num_threads, py::arg("num_threads"),
+        "Threads of the CPU kernels (0 = OpenMP default); returns the previous setting.");
 }
 
 }  // namespace blkit_py

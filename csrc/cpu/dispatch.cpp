@@ -1,0 +1,203 @@
+// Choice of the per-ISA kernel table, thread count, and the public wrappers of the tiled kernels
+// (argument checks, then the kernel of the chosen instruction set).
+#include "cpu_internal.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+
+namespace blkit {
+namespace cpu {
+namespace detail {
+namespace {
+
+std::atomic<int> g_num_threads{0};
+
+bool supports(const KernelTable& table) {
+#if BLKIT_CPU_MULTI_ISA
+  if (&table == &avx512::kKernels) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq");
+  }
+  if (&table == &avx2::kKernels) return __builtin_cpu_supports("avx2");
+#endif
+  return &table == &generic::kKernels;
+}
+
+// Tables from the widest down; the first one the CPU supports (and the cap allows) is used.
+const KernelTable* const kTables[] = {
+#if BLKIT_CPU_MULTI_ISA
+    &avx512::kKernels,
+    &avx2::kKernels,
+#endif
+    &generic::kKernels,
+};
+
+const KernelTable* best(const char* cap) {
+  bool allowed = cap == nullptr || cap[0] == '\0' || strcmp(cap, "auto") == 0;
+  for (const KernelTable* t : kTables) {
+    if (!allowed && strcmp(t->name, cap) == 0) allowed = true;
+    if (allowed && supports(*t)) return t;
+  }
+  return &generic::kKernels;
+}
+
+std::atomic<const KernelTable*>& active() {
+  static std::atomic<const KernelTable*> table{best(getenv("BLKIT_CPU_ISA"))};
+  return table;
+}
+
+}  // namespace
+
+const KernelTable& kernels() { return *active().load(std::memory_order_relaxed); }
+
+int thread_count() {
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+#if defined(_OPENMP)
+  return n > 0 ? n : omp_get_max_threads();
+#else
+  (void)n;
+  return 1;
+#endif
+}
+
+}  // namespace detail
+
+const char* isa() { return detail::kernels().name; }
+
+bool set_isa(const char* name) {
+  using namespace detail;
+  if (name == nullptr || strcmp(name, "auto") == 0) {
+    active().store(best(nullptr));
+    return true;
+  }
+  for (const KernelTable* t : kTables) {
+    if (strcmp(t->name, name) == 0) {
+      if (!supports(*t)) return false;
+      active().store(t);
+      return true;
+    }
+  }
+  return false;
+}
+
+int set_num_threads(int num_threads) {
+  return detail::g_num_threads.exchange(num_threads > 0 ? num_threads : 0);
+}
+
+int64_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case kByte:
+      return 1;
+    case kInt16:
+    case kFloat16:
+    case kBFloat16:
+      return 2;
+    case kInt32:
+    case kFloat32:
+      return 4;
+    case kInt64:
+    case kFloat64:
+      return 8;
+  }
+  throw std::invalid_argument("blkit cpu: unknown dtype " + std::to_string(static_cast<int>(dtype)));
+}
+
+// --- wrappers -------------------------------------------------------------------------------------
+namespace {
+
+using detail::check_nonnegative;
+
+void check_floating(DType dtype, const char* what, const char* fn, bool allow_double) {
+  if (dtype == kFloat32 || dtype == kFloat16 || dtype == kBFloat16 || (allow_double && dtype == kFloat64)) return;
+  throw std::invalid_argument(std::string(fn) + ": " + what + " must be a floating dtype");
+}
+
+void check_dtype(DType dtype, const char* fn) { (void)dtype_size(dtype); (void)fn; }
+
+// coef_rows must be 1 or batch; batch must be positive and divide the element count when there are elements.
+void check_batch(int64_t total, int64_t batch, const float* coef, int64_t coef_rows, const char* fn) {
+  check_nonnegative(batch, "batch", fn);
+  if (total == 0) return;
+  if (batch <= 0 || total % batch != 0) {
+    throw std::invalid_argument(std::string(fn) + ": batch must be positive and divide the element count");
+  }
+  if (coef == nullptr || !(coef_rows == 1 || coef_rows == batch)) {
+    throw std::invalid_argument(std::string(fn) + ": coef must have 1 or batch rows");
+  }
+}
+
+}  // namespace
+
+void uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  check_nonnegative(n, "n", "uniform");
+  if (n == 0) return;
+  detail::kernels().uniform(out, n, seed, offset);
+}
+
+void bernoulli(const void* probs, DType dtype, uint8_t* out, int64_t rows, int64_t num_bits, bool packed,
+               uint64_t seed, uint64_t offset) {
+  check_nonnegative(rows, "rows", "bernoulli");
+  check_nonnegative(num_bits, "num_bits", "bernoulli");
+  check_floating(dtype, "probs", "bernoulli", true);
+  if (rows == 0 || num_bits == 0) return;
+  detail::kernels().bernoulli(probs, dtype, out, rows, num_bits, packed, seed, offset);
+}
+
+void binary_quantize(const void* probs, DType dtype, void* out, int64_t n, bool deterministic, uint64_t seed,
+                     uint64_t offset) {
+  check_nonnegative(n, "n", "binary_quantize");
+  check_floating(dtype, "probs", "binary_quantize", true);
+  if (n == 0) return;
+  detail::kernels().binary_quantize(probs, dtype, out, n, deterministic, seed, offset);
+}
+
+void q_sample(const QSampleArgs& args, uint8_t* x_t, uint8_t* residual, int64_t* flips) {
+  check_nonnegative(args.rows, "rows", "q_sample");
+  check_nonnegative(args.num_bits, "num_bits", "q_sample");
+  check_dtype(args.x0_dtype, "q_sample");
+  check_batch(args.rows * args.num_bits, args.batch, args.coef, args.coef_rows, "q_sample");
+  detail::kernels().q_sample(args, x_t, residual, flips);
+}
+
+namespace {
+void check_step(const StepArgs& a, const char* fn) {
+  check_nonnegative(a.rows, "rows", fn);
+  check_nonnegative(a.num_bits, "num_bits", fn);
+  check_floating(a.logits_dtype, "logits", fn, false);
+  if (a.uncond_logits != nullptr) check_floating(a.uncond_dtype, "uncond_logits", fn, false);
+  if (!a.packed) check_dtype(a.x_dtype, fn);
+  if ((a.mask == nullptr) != (a.known == nullptr)) {
+    throw std::invalid_argument(std::string(fn) + ": mask and known go together");
+  }
+  check_batch(a.rows * a.num_bits, a.batch, a.coef, a.coef_rows, fn);
+}
+}  // namespace
+
+void posterior(const StepArgs& args, float* out) {
+  check_step(args, "posterior");
+  if (args.rows * args.num_bits == 0) return;
+  detail::kernels().posterior(args, out);
+}
+
+void sample_step(const StepArgs& args, uint8_t* out) {
+  check_step(args, "sample_step");
+  if (args.rows * args.num_bits == 0) return;
+  detail::kernels().sample_step(args, out);
+}
+
+void diffusion_loss(const LossArgs& args, float* loss, float* grad) {
+  check_nonnegative(args.n, "n", "diffusion_loss");
+  check_floating(args.logits_dtype, "logits", "diffusion_loss", false);
+  check_dtype(args.x_dtype, "diffusion_loss");
+  check_dtype(args.x0_dtype, "diffusion_loss");
+  if (!(args.reduction == kMean || args.reduction == kSum || args.reduction == kNone)) {
+    throw std::invalid_argument("diffusion_loss: unknown reduction");
+  }
+  check_batch(args.n, args.batch, args.coef, args.coef_rows, "diffusion_loss");
+  detail::kernels().diffusion_loss(args, loss, grad);
+}
+
+}  // namespace cpu
+}  // namespace blkit
