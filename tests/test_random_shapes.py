@@ -298,10 +298,8 @@ def draw_step_kwargs(data, rng, shape, dtype, device):
     return kw
 
 
-@SETTINGS
-@given(data=st.data())
-def test_sample_step_packed_is_packed_dense(target, data):
-    target.require("sample_step")
+def draw_step_inputs(data, target, scales):
+    """(rng, shape, layout, schedule, t, t_prev, logits, x_t, step kwargs) for posterior / sample_step."""
     rng = rng_from(data)
     shape = data.draw(shapes(), label="shape")
     dtype = data.draw(st.sampled_from(LOGIT_DTYPES), label="logits dtype")
@@ -309,11 +307,19 @@ def test_sample_step_packed_is_packed_dense(target, data):
     layout = data.draw(st.sampled_from(LAYOUTS), label="layout")
     schedule = SCHEDULES[data.draw(st.sampled_from(sorted(SCHEDULES)), label="kind")]
     t, t_prev = draw_steps(data, rng, shape, target.device)
-    seed, offset = draw_seed_offset(data, numel(shape))
-    scale = data.draw(st.sampled_from([0.5, 3.0, 30.0]), label="logit scale")
+    scale = data.draw(st.sampled_from(scales), label="logit scale")
     logits = random_logits(rng, shape, dtype, target.device, scale)
     x_t = random_bits(rng, shape, x_dtype, target.device)
     kw = draw_step_kwargs(data, rng, shape, dtype, target.device)
+    return rng, shape, layout, schedule, t, t_prev, logits, x_t, kw
+
+
+@SETTINGS
+@given(data=st.data())
+def test_sample_step_packed_is_packed_dense(target, data):
+    target.require("sample_step")
+    rng, shape, layout, schedule, t, t_prev, logits, x_t, kw = draw_step_inputs(data, target, [0.5, 3.0, 30.0])
+    seed, offset = draw_seed_offset(data, numel(shape))
     if data.draw(st.booleans(), label="inpainting"):
         keep = data.draw(st.integers(1, len(shape)), label="mask dims")
         mshape = tuple(s if data.draw(st.booleans(), label="broadcast") else 1 for s in shape[-keep:])
@@ -337,17 +343,7 @@ def test_sample_step_packed_is_packed_dense(target, data):
 @given(data=st.data())
 def test_posterior_is_a_probability(target, data):
     target.require("posterior")
-    rng = rng_from(data)
-    shape = data.draw(shapes(), label="shape")
-    dtype = data.draw(st.sampled_from(LOGIT_DTYPES), label="logits dtype")
-    x_dtype = data.draw(st.sampled_from(BIT_DTYPES), label="x_t dtype")
-    layout = data.draw(st.sampled_from(LAYOUTS), label="layout")
-    schedule = SCHEDULES[data.draw(st.sampled_from(sorted(SCHEDULES)), label="kind")]
-    t, t_prev = draw_steps(data, rng, shape, target.device)
-    scale = data.draw(st.sampled_from([0.5, 3.0, 30.0, 3e4]), label="logit scale")
-    logits = random_logits(rng, shape, dtype, target.device, scale)
-    x_t = random_bits(rng, shape, x_dtype, target.device)
-    kw = draw_step_kwargs(data, rng, shape, dtype, target.device)
+    _, shape, layout, schedule, t, t_prev, logits, x_t, kw = draw_step_inputs(data, target, [0.5, 3.0, 30.0, 3e4])
 
     pi = ops.posterior(relayout(logits, layout), relayout(x_t, layout), t, t_prev, schedule,
                        backend=target.backend, **kw)
