@@ -139,7 +139,7 @@ setup(
     packages=find_packages(include=["blkit", "blkit.*"], exclude=["blkit.kernels", "blkit.kernels.*"])
     + _kernel_packages,
     package_dir=_kernel_package_dir,
-    package_data={"blkit": ["py.typed"]},
+    package_data={"blkit": ["py.typed", "demo/*.pt"]},
     ext_modules=[CMakeExtension("blkit._native")],
     cmdclass={"build_ext": CMakeBuild},
     python_requires=">=3.10",

@@ -4,6 +4,8 @@
                      authors' reference program, with timings
     blkit info       versions and backends only
     blkit bench      the benchmark suite: every op x provider (and end-to-end), results.json/.md and plots
+    blkit train-demo train the embedded demo model (binary autoencoder + Bernoulli diffusion on the digits)
+    blkit sample     draw images from the demo model (PNG grid or .npy array)
 """
 import argparse
 import platform
@@ -77,6 +79,51 @@ def run_step_demo(batch=16, positions=256, channels=64, steps=64, repeats=9) -> 
             print(f"  {'blkit backend=' + name:<28} {ms:9.3f} ms   {ref_ms / ms:6.1f}x   (fraction of ones {ones:.4f})")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**63), got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _add_demo_commands(sub) -> None:
+    from .demo.model import DEFAULT_WEIGHTS
+    from .demo.train import DEFAULT_AE_STEPS, DEFAULT_DIFFUSION_STEPS
+
+    train = sub.add_parser("train-demo", help="train the demo model on scikit-learn's digits and write its weights")
+    train.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    train.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="weights file (default: the one blkit ships)")
+    train.add_argument("--ae-steps", type=_positive_int, default=DEFAULT_AE_STEPS,
+                       help=f"autoencoder training steps (default: {DEFAULT_AE_STEPS})")
+    train.add_argument("--diffusion-steps", type=_positive_int, default=DEFAULT_DIFFUSION_STEPS,
+                       help=f"diffusion training steps (default: {DEFAULT_DIFFUSION_STEPS})")
+    train.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    sample = sub.add_parser("sample", help="generate digits with the demo model")
+    sample.add_argument("--num", type=_positive_int, default=64, help="number of images (default: 64)")
+    sample.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    sample.add_argument("--out", default="samples.png", help=".png (grid) or .npy (float [N, H, W] in [0, 1])")
+    sample.add_argument("--steps", type=_positive_int, default=None, help="sampling steps (default: all T)")
+    sample.add_argument("--temperature", type=_positive_float, default=1.0, help="sampling temperature (default: 1)")
+    sample.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    sample.add_argument("--weights", default=None, help="weights file (default: the one blkit ships)")
+    sample.add_argument("--compare-reference", action="store_true",
+                        help="also run the authors' sampler on the same model and print samples/s of both")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="blkit", description="Fused kernels for Binary Latent Diffusion.")
     sub = parser.add_subparsers(dest="command")
@@ -86,7 +133,27 @@ def main(argv=None) -> int:
     bench.add_argument("--output", default="bench-results", help="output directory (default: bench-results)")
     bench.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     bench.add_argument("--no-e2e", action="store_true", help="skip the end-to-end sampling and training cases")
+    _add_demo_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "train-demo":
+        from .demo import train_demo
+
+        train_demo(args.out, seed=args.seed, ae_steps=args.ae_steps, diffusion_steps=args.diffusion_steps,
+                   device=args.device)
+        return 0
+    if args.command == "sample":
+        from .demo import compare_reference, sample_to_file
+
+        if not args.out.lower().endswith((".png", ".npy")):
+            parser.error(f"--out must end in .png or .npy, got {args.out!r}")
+
+        options = dict(num=args.num, seed=args.seed, steps=args.steps, temperature=args.temperature,
+                       device=args.device, weights=args.weights)
+        sample_to_file(args.out, **options)
+        if args.compare_reference:
+            print("sampler speed, same denoiser (float32):")
+            compare_reference(**options)
+        return 0
     if args.command == "bench":
         from .bench import run
 
