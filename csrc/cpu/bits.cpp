@@ -127,7 +127,9 @@ int64_t popcount_run(const uint8_t* p, int64_t n) {
     const int64_t words = (n - j) / 8 < 31 ? (n - j) / 8 : 31;
     uint64_t lanes = 0;
     for (int64_t w = 0; w < words; ++w) lanes += popcount_bytes(detail::load_u64(p + j + 8 * w));
-    total += static_cast<int64_t>((lanes * 0x0101010101010101ULL) >> 56);
+    // 8 byte lanes -> 4 16-bit lanes (each <= 496), then their sum (<= 1984) in the top 16 bits.
+    const uint64_t pairs = (lanes & 0x00FF00FF00FF00FFULL) + ((lanes >> 8) & 0x00FF00FF00FF00FFULL);
+    total += static_cast<int64_t>((pairs * 0x0001000100010001ULL) >> 48);
     j += 8 * words;
   }
   for (; j < n; ++j) total += popcount_byte(p[j]);
