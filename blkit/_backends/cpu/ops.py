@@ -57,7 +57,9 @@ def _seed_offset(rng: torch.Tensor) -> tuple[int, int]:
 
 
 def _coef(coef: torch.Tensor) -> torch.Tensor:
-    return coef.to(torch.float32).contiguous()
+    if coef.dtype != torch.float32 or not coef.is_contiguous():
+        coef = coef.to(torch.float32).contiguous()
+    return coef
 
 
 # --- bits ---------------------------------------------------------------------------------------
@@ -156,13 +158,12 @@ def _step(sample, logits, x_t, coef, temperature, p_flip, uncond_logits, guidanc
     coef = _coef(coef)
     fn = _native.sample_step if sample else _native.posterior
     _sync_threads()
+    # positional (keyword parsing costs microseconds per call): see csrc/python/bind_cpu.cpp for the names
     fn(logits.data_ptr(), _code(logits), x_t.data_ptr(), _code(x_t), packed, coef.data_ptr(), coef.shape[0],
        logits.shape[0], rows, cols, float(temperature), p_flip,
-       uncond_ptr=_ptr(uncond_logits), uncond_dtype=_code(uncond_logits) if uncond_logits is not None else 6,
-       guidance_scale=float(guidance_scale),
-       mask_ptr=_ptr(mask), mask_dtype=_code(mask) if mask is not None else 0,
-       known_ptr=_ptr(known), known_dtype=_code(known) if known is not None else 0,
-       out_ptr=out.data_ptr(), seed=seed, offset=offset)
+       _ptr(uncond_logits), _code(uncond_logits) if uncond_logits is not None else 6, float(guidance_scale),
+       _ptr(mask), _code(mask) if mask is not None else 0, _ptr(known), _code(known) if known is not None else 0,
+       out.data_ptr(), seed, offset)
 
 
 def _contiguous(*tensors):

@@ -242,10 +242,14 @@ BLKIT_MATH_FN LossRow make_loss_row(const float* coef, bool balance, float w, fl
 template <int GammaMode, bool PFlip, bool Aux>
 BLKIT_MATH_FN float loss_element(float l, float x, float x0, const LossRow& r, float gamma, float* grad) {
   const float y = PFlip ? x + x0 - 2.0f * (x * x0) : x0;  // x XOR x0 (exact on 0/1)
-  const float p = sigmoid(l);
-  const float dp = p * (1.0f - p);
+  // One exponential for both sigmoid and softplus: e = exp(-|l|) in (0, 1],
+  // p = 1 / (1 + e) for l >= 0 and e / (1 + e) for l < 0, log(1 + exp(-|l|)) = log1p(e).
   const float abs_l = l < 0.0f ? -l : l;
-  float bce = (l > 0.0f ? l : 0.0f) - l * y + log1p_unit(exp_f32(-abs_l));
+  const float e = exp_f32(-abs_l);
+  const float inv = 1.0f / (1.0f + e);
+  const float p = l < 0.0f ? e * inv : inv;
+  const float dp = p * (1.0f - p);
+  float bce = (l > 0.0f ? l : 0.0f) - l * y + log1p_unit(e);
   float d = p - y;
   if (GammaMode != kGammaZero) {
     const float m_raw = 1.0f - (p * y + (1.0f - p) * (1.0f - y));
