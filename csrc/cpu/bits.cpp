@@ -16,9 +16,25 @@ void check_shape(int64_t rows, int64_t num_bits, const char* fn) {
   detail::check_nonnegative(num_bits, "num_bits", fn);
 }
 
+// out[j] = pack8(in + 8 j) for j < nbytes: 16 channels per step with SSE2 (byte != 0 -> movemask bit,
+// which is the little-endian channel order), whole 64-bit words elsewhere.
+inline void pack_bytes(const uint8_t* in, uint8_t* out, int64_t nbytes) {
+  int64_t j = 0;
+#if BLKIT_CPU_X86 && defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  for (; j + 2 <= nbytes; j += 2) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 8 * j));
+    const uint32_t zeros = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)));
+    const uint16_t ones = static_cast<uint16_t>(~zeros);
+    memcpy(out + j, &ones, 2);  // little-endian: byte j = channels 8j..8j+7
+  }
+#endif
+  for (; j < nbytes; ++j) out[j] = detail::pack8(in + 8 * j);
+}
+
 inline void pack_row(const uint8_t* in, uint8_t* out, int64_t num_bits) {
   const int64_t full = num_bits / 8;
-  for (int64_t j = 0; j < full; ++j) out[j] = detail::pack8(in + 8 * j);
+  pack_bytes(in, out, full);
   const int64_t rem = num_bits % 8;
   if (rem != 0) out[full] = detail::pack_partial(in + 8 * full, rem);  // padding bits stay 0
 }
@@ -145,10 +161,15 @@ void pack_bits(const uint8_t* bits, uint8_t* packed, int64_t rows, int64_t num_b
   if (num_bits % 8 == 0) {
     // Rows are contiguous in both layouts: one flat loop over output bytes.
     const int64_t out_bytes = total / 8;
+    const int64_t chunk = kTile * 8;  // output bytes per parallel chunk
+    const int64_t chunks = (out_bytes + chunk - 1) / chunk;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8)
+#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && chunks > 1)
 #endif
-    for (int64_t j = 0; j < out_bytes; ++j) packed[j] = detail::pack8(bits + 8 * j);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t lo = c * chunk;
+      pack_bytes(bits + 8 * lo, packed + lo, out_bytes - lo < chunk ? out_bytes - lo : chunk);
+    }
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
