@@ -57,9 +57,17 @@ def build(build_dir: Path, sanitize: bool = False, cxx: str = "g++") -> Path:
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
 
+    headers = [*build_dir.glob("*.cuh"), *(HERE / "include").glob("*.h"), *(ROOT / "csrc" / "include").rglob("*.h"),
+               *(ROOT / "csrc" / "python").glob("*.h"), Path(__file__)]
+    newest_header = max(h.stat().st_mtime for h in headers)
+    flags_file = build_dir / "flags.txt"
+    if not flags_file.exists() or flags_file.read_text() != " ".join(flags):
+        flags_file.write_text(" ".join(flags))  # e.g. --sanitize toggled: rebuild everything
+    newest_header = max(newest_header, flags_file.stat().st_mtime)
+
     def compile_one(src: Path) -> Path:
         obj = build_dir / (src.name + ".o")
-        if not obj.exists() or obj.stat().st_mtime < max(src.stat().st_mtime, (HERE / "include" / "emu.h").stat().st_mtime):
+        if not obj.exists() or obj.stat().st_mtime < max(src.stat().st_mtime, newest_header):
             subprocess.run([cxx, *flags, "-c", str(src), "-o", str(obj)], check=True)
         return obj
 

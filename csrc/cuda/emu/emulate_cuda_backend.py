@@ -47,4 +47,5 @@ def install(module):
 
 
 # At import (pytest -p imports the plugin before the test conftest computes its backend targets).
-install(load_emulated_module())
+MODULE = load_emulated_module()
+install(MODULE)
