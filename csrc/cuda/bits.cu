@@ -14,11 +14,12 @@ using detail::aligned16;
 struct PackOp {
   static constexpr bool kTwoOutputs = false;
   static constexpr int kMinBlocks = 4;
+  static constexpr bool kPackedInput = false;
   const void* bits;
   int dtype;
   __device__ void begin() {}
   __device__ void end() {}
-  __device__ uint32_t chunk(int64_t base, int count, bool vec, uint32_t*) const {
+  __device__ uint32_t chunk(int64_t base, int count, bool vec, XIn, uint32_t*) const {
     return load_bits<kChunk>(bits, dtype, base, count, vec);
   }
 };
@@ -75,12 +76,13 @@ __global__ void __launch_bounds__(256) xor_bytes_kernel(const uint8_t* a, const 
 struct XorNonzeroOp {
   static constexpr bool kTwoOutputs = false;
   static constexpr int kMinBlocks = 4;
+  static constexpr bool kPackedInput = false;
   const void* a;
   const void* b;
   int dtype;
   __device__ void begin() {}
   __device__ void end() {}
-  __device__ uint32_t chunk(int64_t base, int count, bool vec, uint32_t*) const {
+  __device__ uint32_t chunk(int64_t base, int count, bool vec, XIn, uint32_t*) const {
     return load_bits<kChunk>(a, dtype, base, count, vec) ^ load_bits<kChunk>(b, dtype, base, count, vec);
   }
 };

@@ -395,12 +395,22 @@ struct Counter {
 // ---------------------------------------------------------------------------------------------
 // An Op provides
 //   __device__ void begin();                  // per-thread setup (e.g. read the rng state)
-//   __device__ uint32_t chunk(int64_t base, int count, bool vec, uint32_t* second);
+//   __device__ uint32_t chunk(int64_t base, int count, bool vec, XIn x, uint32_t* second);
 //       // bits of dense elements [base, base + count), count <= 16; `second` receives the bits of a
-//       // second output (q_sample's residual) when Op::kTwoOutputs
+//       // second output (q_sample's residual) when Op::kTwoOutputs; `x`: the bits of the packed input
+//       // for these elements when the driver already read them (Op::kPackedInput, packed outputs)
+//   __device__ const uint8_t* packed_input() const;  // with kPackedInput: packed [rows, width] input,
+//       // laid out like the packed output (sample_step's x_t); read as one uint64 per 64-element unit
 //   __device__ void end();                    // after the loop, warp converged (e.g. flush counts)
 // Bits past `count` are masked off by the drivers. Op::kMinBlocks: resident blocks per SM the register
-// allocation must allow (__launch_bounds__), Op::kTwoOutputs: whether `second` is stored.
+// allocation must allow (__launch_bounds__), Op::kTwoOutputs: whether `second` is stored,
+// Op::kPackedInput: whether packed_input() is read by the packed drivers.
+
+// Bits of a packed input that the driver read for a chunk (valid = false: the Op reads its inputs itself).
+struct XIn {
+  bool valid;
+  uint32_t bits;
+};
 
 // Dense uint8 outputs: one chunk of 16 elements per unit.
 template <class Op>
@@ -415,7 +425,7 @@ __device__ __forceinline__ void run_dense(Op& op, uint8_t* out0, uint8_t* out1, 
       const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
       const bool v = vec && count == kChunk;
       uint32_t second = 0;
-      const uint32_t first = op.chunk(base, count, v, &second) & low_mask(count);
+      const uint32_t first = op.chunk(base, count, v, XIn{false, 0u}, &second) & low_mask(count);
       store_bytes(out0, base, count, v, first);
       if constexpr (Op::kTwoOutputs) store_bytes(out1, base, count, v, second & low_mask(count));
     }
@@ -436,6 +446,15 @@ __device__ __forceinline__ void run_packed_flat(Op& op, uint8_t* out0, uint8_t* 
     if (u < range.end) {
       const int64_t base = u * 64;
       const int count = static_cast<int>(n - base < 64 ? n - base : 64);
+      uint64_t xw = 0;  // the packed input's 64-bit word of this unit
+      if constexpr (Op::kPackedInput) {
+        const uint8_t* in = op.packed_input();
+        if (vec && count == 64) {
+          xw = __ldg(reinterpret_cast<const unsigned long long*>(in) + u);
+        } else {
+          for (int k = 0; k < (count >> 3); ++k) xw |= static_cast<uint64_t>(__ldg(in + 8 * u + k)) << (8 * k);
+        }
+      }
       uint64_t w0 = 0, w1 = 0;
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
@@ -443,7 +462,8 @@ __device__ __forceinline__ void run_packed_flat(Op& op, uint8_t* out0, uint8_t* 
         if (c > 0) {
           const int cq = c < kChunk ? c : kChunk;
           uint32_t second = 0;
-          const uint32_t first = op.chunk(base + 16 * q, cq, vec && cq == kChunk, &second);
+          const XIn x{Op::kPackedInput, static_cast<uint32_t>(xw >> (16 * q)) & 0xFFFFu};
+          const uint32_t first = op.chunk(base + 16 * q, cq, vec && cq == kChunk, x, &second);
           w0 |= static_cast<uint64_t>(first & low_mask(cq)) << (16 * q);
           if constexpr (Op::kTwoOutputs) w1 |= static_cast<uint64_t>(second & low_mask(cq)) << (16 * q);
         }
@@ -479,7 +499,9 @@ __device__ __forceinline__ void run_packed_bytes(Op& op, uint8_t* out0, uint8_t*
       const int64_t c0 = 8 * jb;
       const int count = static_cast<int>(channels - c0 < 8 ? channels - c0 : 8);
       uint32_t second = 0;
-      const uint32_t first = op.chunk(r * channels + c0, count, false, &second);
+      XIn x{false, 0u};
+      if constexpr (Op::kPackedInput) x = XIn{true, static_cast<uint32_t>(__ldg(op.packed_input() + u))};
+      const uint32_t first = op.chunk(r * channels + c0, count, false, x, &second);
       out0[u] = static_cast<uint8_t>(first & low_mask(count));
       if constexpr (Op::kTwoOutputs) out1[u] = static_cast<uint8_t>(second & low_mask(count));
     }

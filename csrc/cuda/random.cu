@@ -33,13 +33,14 @@ __global__ void __launch_bounds__(256) uniform_kernel(float* out, int64_t n, con
 struct BernoulliOp {
   static constexpr bool kTwoOutputs = false;
   static constexpr int kMinBlocks = 3;
+  static constexpr bool kPackedInput = false;
   const void* probs;
   int dtype;
   const int64_t* rng;
   Rng r;
   __device__ void begin() { r = read_rng(rng); }
   __device__ void end() {}
-  __device__ uint32_t chunk(int64_t base, int count, bool vec, uint32_t*) const {
+  __device__ uint32_t chunk(int64_t base, int count, bool vec, XIn, uint32_t*) const {
     float p[kChunk];
     load_floats(probs, dtype, base, count, vec, p);
     uint32_t z = 0;
@@ -93,6 +94,7 @@ void launch_quantize(const void* probs, DType dtype, void* out, int64_t n, bool 
 struct QSampleOp {
   static constexpr bool kTwoOutputs = true;
   static constexpr int kMinBlocks = 3;
+  static constexpr bool kPackedInput = false;
   const void* x0;
   int x0_dtype;
   const float* coef;
@@ -108,7 +110,7 @@ struct QSampleOp {
     counter.reset();
   }
   __device__ void end() { counter.flush_warp(flips); }
-  __device__ uint32_t chunk(int64_t base, int count, bool vec, uint32_t* residual) {
+  __device__ uint32_t chunk(int64_t base, int count, bool vec, XIn, uint32_t* residual) {
     const uint32_t x = load_bits<kChunk>(x0, x0_dtype, base, count, vec);
     Cursor cur;
     cur.init(base, per_sample);

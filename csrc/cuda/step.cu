@@ -40,7 +40,8 @@ struct StepCore {
   // s[j] = sigmoid(guided, tempered logit) and the bits of x_t for elements [base, base + count).
   // temperature == 1 (the common case) takes a branch where the divisions by 1 are folded away: x / 1 == x
   // exactly, so the values are those of the general path.
-  __device__ __forceinline__ uint32_t prepare(int64_t base, int count, bool vec, float (&s)[kChunk]) const {
+  __device__ __forceinline__ uint32_t prepare(int64_t base, int count, bool vec, float (&s)[kChunk],
+                                              XIn xin = XIn{false, 0u}) const {
     load_floats(logits, logits_dtype, base, count, vec, s);
     if (guided) {
       float lu[kChunk];
@@ -63,6 +64,7 @@ struct StepCore {
 #pragma unroll
       for (int j = 0; j < kChunk; ++j) s[j] = math::sigmoid(math::guided_logit(s[j], 0.0f, tau, false, 1.0f, 0.0f));
     }
+    if (xin.valid) return xin.bits;
     return packed ? load_packed_bits(static_cast<const uint8_t*>(x), channels, width, base, count, vec)
                   : load_bits<kChunk>(x, x_dtype, base, count, vec);
   }
@@ -75,6 +77,7 @@ struct StepCore {
 struct SampleStepOp {
   static constexpr bool kTwoOutputs = false;
   static constexpr int kMinBlocks = 2;
+  static constexpr bool kPackedInput = true;  // with a packed output, x_t is packed (same layout)
   StepCore core;
   const void* mask;
   const void* known;
@@ -85,9 +88,10 @@ struct SampleStepOp {
 
   __device__ void begin() { r = read_rng(rng); }
   __device__ void end() {}
-  __device__ uint32_t chunk(int64_t base, int count, bool vec, uint32_t*) const {
+  __device__ const uint8_t* packed_input() const { return static_cast<const uint8_t*>(core.x); }
+  __device__ uint32_t chunk(int64_t base, int count, bool vec, XIn xin, uint32_t*) const {
     float s[kChunk];
-    const uint32_t x = core.prepare(base, count, vec, s);
+    const uint32_t x = core.prepare(base, count, vec, s, xin);
     Cursor cur;
     cur.init(base, core.coef_per);
     math::StepCoef k = load_step_coef(core.coef_row(cur.sample));
