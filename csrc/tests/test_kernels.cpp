@@ -289,7 +289,9 @@ void check_step(const Shape& s, const StepCase& k, uint64_t seed, uint64_t offse
     const bool xb = x[static_cast<size_t>(i)] != 0;
     ex_pi[static_cast<size_t>(i)] = math::posterior_value(sg, xb, sc, k.p_flip);
     const float u = blkit::uniform_at(seed, offset + static_cast<uint64_t>(i));
-    uint8_t z = math::step_bit(sg, xb, u, sc, k.p_flip);
+    const float e = math::exp_f32(-math::guided_logit(lf[static_cast<size_t>(i)], uf[static_cast<size_t>(i)],
+                                                      k.temperature, k.guided, one_plus_g, k.guidance));
+    uint8_t z = math::step_bit(e, xb, u, sc, k.p_flip);
     if (k.masked && mask[static_cast<size_t>(i)]) z = known[static_cast<size_t>(i)] != 0;
     ex_z[static_cast<size_t>(i)] = z;
   }

@@ -115,8 +115,69 @@ void check_step() {
   }
   BLKIT_CHECK(worst <= 2e-6, "step_posterior: max abs error %.3g against float64", worst);
   math::StepCoef last{0, 0, 0, 0, true};
-  BLKIT_CHECK(!math::step_bit(0.5f, false, 0.0f, last, true) && !math::step_bit(0.5f, true, 0.0f, last, true),
+  // e = exp(-l) = 1: s = 0.5
+  BLKIT_CHECK(!math::step_bit(1.0f, false, 0.0f, last, true) && !math::step_bit(1.0f, true, 0.0f, last, true),
               "last step with phat = 0.5 gives 0 for both states");
+  BLKIT_CHECK(math::step_bit(math::exp_f32(-3.0f), false, 0.0f, last, true) &&
+                  !math::step_bit(math::exp_f32(-3.0f), true, 0.0f, last, true),
+              "last step thresholds phat");
+}
+
+// The division-free sampling test u * den < num against u < pi with pi in float64 (from the same float32
+// coefficients): it decides differently only near ties, no farther from pi than twice the largest
+// distance at which u < step_posterior(sigmoid(l), ...) (the reference's float32 form) errs, and not more
+// often than that form.
+void check_step_sample() {
+  blkit_test::Rng rng(5);
+  int64_t wrong_fast = 0, wrong_div = 0, total = 0;
+  double far_fast = 0.0, far_div = 0.0;
+  for (int trial = 0; trial < 200; ++trial) {
+    const double ktp = 0.02 + 0.96 * rng.uniform(), bp = (1 - ktp) / 2, big_k = 0.02 + 0.96 * rng.uniform();
+    const double qh = (1 + big_k) / 2, ql = (1 - big_k) / 2;
+    const math::StepCoef flip{static_cast<float>(ktp * ql), static_cast<float>(bp * ql),
+                              static_cast<float>(ktp * (ql - qh)), static_cast<float>(bp + ktp * qh), false};
+    const math::StepCoef direct{static_cast<float>(ktp), static_cast<float>(bp), static_cast<float>(qh),
+                                static_cast<float>(ql), false};
+    for (int i = 0; i < 2000; ++i) {
+      const float l = rng.normal() * (i % 7 == 0 ? 40.0f : 4.0f);
+      const bool x = rng.next() & 1u;
+      const float e = math::exp_f32(-l);
+      const float s = math::sigmoid(l);
+      const double sd = 1.0 / (1.0 + exp(-static_cast<double>(l)));
+      for (const bool p_flip : {true, false}) {
+        const math::StepCoef& k = p_flip ? flip : direct;
+        double pi;
+        if (p_flip) {
+          const double f = (static_cast<double>(k.c0) * sd + k.c1) / (static_cast<double>(k.c2) * sd + k.c3);
+          pi = x ? 1.0 - f : f;
+        } else {
+          const double a1 = k.c0 * sd + k.c1, a0 = k.c0 * (1.0 - sd) + k.c1;
+          const double q1 = x ? k.c2 : k.c3, q0 = x ? k.c3 : k.c2;
+          pi = a1 * q1 / (a1 * q1 + a0 * q0);
+        }
+        // u near pi (the hard cases) or uniform
+        float u = (i % 2) ? static_cast<float>(rng.uniform()) : static_cast<float>(pi + (rng.uniform() - 0.5) * 1e-5);
+        u = u < 0.0f ? 0.0f : (u >= 1.0f ? 0.99999994f : u);
+        ++total;
+        const bool want = u < pi;
+        if (math::step_sample(e, x, u, k, p_flip) != want) {
+          ++wrong_fast;
+          far_fast = fmax(far_fast, fabs(u - pi));
+        }
+        if ((u < math::step_posterior(s, x, k, p_flip)) != want) {
+          ++wrong_div;
+          far_div = fmax(far_div, fabs(u - pi));
+        }
+      }
+    }
+  }
+  BLKIT_CHECK(far_fast <= 2.0 * far_div, "step_sample errs %.3g from pi, the float32 reference form %.3g", far_fast,
+              far_div);
+  BLKIT_CHECK(wrong_fast <= wrong_div, "step_sample errs more often than the float32 reference form: %lld vs %lld",
+              (long long)wrong_fast, (long long)wrong_div);
+  printf("step_sample: %lld of %lld draws (near pi) decided unlike float64, at most %.3g from pi; "
+         "float32 reference form: %lld, at most %.3g\n",
+         (long long)wrong_fast, (long long)total, far_fast, (long long)wrong_div, far_div);
 }
 
 // d loss / d l of the element loss against a central difference of the same function (in float,
@@ -168,6 +229,7 @@ int main() {
   check_conversions();
   check_elementary();
   check_step();
+  check_step_sample();
   check_loss_gradient();
   return blkit_test::finish("test_step_math");
 }

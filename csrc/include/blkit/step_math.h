@@ -167,14 +167,34 @@ BLKIT_MATH_FN float step_posterior(float s, bool x, const StepCoef& k, bool p_fl
   return n1 / (n1 + a0 * q0);
 }
 
+// The bit (u < pi) of a step t' >= 1 without divisions, from e = exp(-l) (so s = 1 / (1 + e)):
+// numerator and denominator of pi are scaled by 1 + e = 1 / s (> 0), and u < n / d is tested as u d < n
+// (d > 0). Agrees with u < pi except where u lies within float rounding of pi; it decides fewer draws
+// differently from the float64 pi than u < step_posterior(sigmoid(l), ...) (checked in
+// csrc/tests/test_step_math.cpp), which rounds s, 1 - s and pi.
+BLKIT_MATH_FN bool step_sample(float e, bool x, float u, const StepCoef& k, bool p_flip) {
+  const float q = 1.0f + e;
+  if (p_flip) {
+    const float num = k.c0 + k.c1 * q;  // (a s + b0) / s
+    const float den = k.c2 + k.c3 * q;  // (c s + d) / s
+    return u * den < (x ? den - num : num);
+  }
+  const float a1 = k.c0 + k.c1 * q;      // (k' s + b') / s
+  const float a0 = k.c0 * e + k.c1 * q;  // (k' (1 - s) + b') / s
+  const float n1 = a1 * (x ? k.c2 : k.c3);
+  const float n0 = a0 * (x ? k.c3 : k.c2);
+  return u * (n1 + n0) < n1;
+}
+
 // The output of posterior(): phat at the last step, pi otherwise.
 BLKIT_MATH_FN float posterior_value(float s, bool x, const StepCoef& k, bool p_flip) {
   return k.final_step ? clean_probability(s, x, p_flip) : step_posterior(s, x, k, p_flip);
 }
 
-// The bit sample_step writes: (u < pi), or (phat > 0.5) at the last step.
-BLKIT_MATH_FN bool step_bit(float s, bool x, float u, const StepCoef& k, bool p_flip) {
-  return k.final_step ? clean_probability(s, x, p_flip) > 0.5f : u < step_posterior(s, x, k, p_flip);
+// The bit sample_step writes, from e = exp(-l): (u < pi), or (phat > 0.5) at the last step with phat from
+// s = sigmoid(l) = 1 / (1 + e) exactly as posterior_value computes it.
+BLKIT_MATH_FN bool step_bit(float e, bool x, float u, const StepCoef& k, bool p_flip) {
+  return k.final_step ? clean_probability(1.0f / (1.0f + e), x, p_flip) > 0.5f : step_sample(e, x, u, k, p_flip);
 }
 
 // ---------------------------------------------------------------------------------------------
