@@ -242,6 +242,10 @@ def _dev(v):
 @gpu
 @needs_cuda
 def test_cuda_backend_is_available_on_gpu():
+    """With a CUDA device and a CUDA build of blkit._native, backend="cuda" is available for CUDA tensors."""
+    native = pytest.importorskip("blkit._native", reason="native module not built")
+    if not native.build_info()["cuda"]:
+        pytest.skip("blkit._native was built without CUDA (BLKIT_WITH_CUDA=ON pip install --no-build-isolation -e .)")
     info = _registry.backend_info("cuda")
     assert info.available, info.reason
     assert "cuda" in info.devices
