@@ -1,8 +1,9 @@
 // CUDA reverse step (DESIGN §1.4): posterior (float32 P(x_{t'} = 1), phat at the last step) and sample_step
 // (x_{t'} = (u < pi), or (phat > 0.5) at the last step; dense uint8 or packed state; guidance, temperature,
 // inpainting mask). The element math is blkit/step_math.h, shared with the CPU kernels (IEEE division, the
-// header's own exp; no fast-math intrinsics), so results agree with the CPU backend up to float32 rounding
-// (FMA contraction by nvcc is the only source of difference).
+// header's own exp; no fast-math intrinsics): posterior = posterior_value(sigmoid(l)), sample_step =
+// step_sample / step_bit on e = exp(-l) (the division-free decision u * den < num). Results agree with the CPU
+// backend up to float32 rounding; FMA contraction by nvcc is the only source of difference.
 #include "blkit/blkit.h"
 #include "device.cuh"
 #include "launch.cuh"
@@ -37,33 +38,30 @@ struct StepCore {
   int64_t channels, width;
   bool p_flip, guided, packed;
 
-  // s[j] = sigmoid(guided, tempered logit) and the bits of x_t for elements [base, base + count).
-  // temperature == 1 (the common case) takes a branch where the divisions by 1 are folded away: x / 1 == x
-  // exactly, so the values are those of the general path.
-  __device__ __forceinline__ uint32_t prepare(int64_t base, int count, bool vec, float (&s)[kChunk],
+  // For elements [base, base + count): v[j] = the guided, tempered logit l, turned into s = sigmoid(l)
+  // (posterior) or e = exp(-l) (sample_step: the division-free decision of step_math.h, with s = 1 / (1 + e)),
+  // and the bits of x_t. temperature == 1 takes a branch where the divisions by 1 are folded away (x / 1 == x
+  // exactly, so the values are those of the general path).
+  template <bool kExp>
+  __device__ __forceinline__ uint32_t prepare(int64_t base, int count, bool vec, float (&v)[kChunk],
                                               XIn xin = XIn{false, 0u}) const {
-    load_floats(logits, logits_dtype, base, count, vec, s);
+    load_floats(logits, logits_dtype, base, count, vec, v);
     if (guided) {
       float lu[kChunk];
       load_floats(uncond, uncond_dtype, base, count, vec, lu);
       if (tau == 1.0f) {
 #pragma unroll
-        for (int j = 0; j < kChunk; ++j) {
-          s[j] = math::sigmoid(math::guided_logit(s[j], lu[j], 1.0f, true, one_plus_g, g));
-        }
+        for (int j = 0; j < kChunk; ++j) v[j] = math::guided_logit(v[j], lu[j], 1.0f, true, one_plus_g, g);
       } else {
 #pragma unroll
-        for (int j = 0; j < kChunk; ++j) {
-          s[j] = math::sigmoid(math::guided_logit(s[j], lu[j], tau, true, one_plus_g, g));
-        }
+        for (int j = 0; j < kChunk; ++j) v[j] = math::guided_logit(v[j], lu[j], tau, true, one_plus_g, g);
       }
-    } else if (tau == 1.0f) {
+    } else if (tau != 1.0f) {
 #pragma unroll
-      for (int j = 0; j < kChunk; ++j) s[j] = math::sigmoid(math::guided_logit(s[j], 0.0f, 1.0f, false, 1.0f, 0.0f));
-    } else {
-#pragma unroll
-      for (int j = 0; j < kChunk; ++j) s[j] = math::sigmoid(math::guided_logit(s[j], 0.0f, tau, false, 1.0f, 0.0f));
+      for (int j = 0; j < kChunk; ++j) v[j] = math::guided_logit(v[j], 0.0f, tau, false, 1.0f, 0.0f);
     }
+#pragma unroll
+    for (int j = 0; j < kChunk; ++j) v[j] = kExp ? math::exp_f32(-v[j]) : math::sigmoid(v[j]);
     if (xin.valid) return xin.bits;
     return packed ? load_packed_bits(static_cast<const uint8_t*>(x), channels, width, base, count, vec)
                   : load_bits<kChunk>(x, x_dtype, base, count, vec);
@@ -90,8 +88,8 @@ struct SampleStepOp {
   __device__ void end() {}
   __device__ const uint8_t* packed_input() const { return static_cast<const uint8_t*>(core.x); }
   __device__ uint32_t chunk(int64_t base, int count, bool vec, XIn xin, uint32_t*) const {
-    float s[kChunk];
-    const uint32_t x = core.prepare(base, count, vec, s, xin);
+    float e[kChunk];  // exp(-l)
+    const uint32_t x = core.prepare<true>(base, count, vec, e, xin);
     Cursor cur;
     cur.init(base, core.coef_per);
     math::StepCoef k = load_step_coef(core.coef_row(cur.sample));
@@ -102,8 +100,9 @@ struct SampleStepOp {
         const int64_t i = base + j;
         if (cur.advance(i)) k = load_step_coef(core.coef_row(cur.sample));
         const bool xb = ((x >> j) & 1u) != 0;
-        const bool bit = k.final_step ? math::clean_probability(s[j], xb, core.p_flip) > 0.5f
-                                      : uniform(r, i) < math::step_posterior(s[j], xb, k, core.p_flip);
+        // (u < pi) without divisions, or (phat > 0.5) at the last step (no draw needed there)
+        const bool bit = k.final_step ? math::step_bit(e[j], xb, 0.0f, k, core.p_flip)
+                                      : math::step_sample(e[j], xb, uniform(r, i), k, core.p_flip);
         z |= static_cast<uint32_t>(bit) << j;
       }
     }
@@ -125,8 +124,8 @@ __global__ void __launch_bounds__(256, 2) posterior_kernel(StepCore core, float*
       const int64_t base = u * kChunk;
       const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
       const bool v = vec && count == kChunk;
-      float s[kChunk];
-      const uint32_t x = core.prepare(base, count, v, s);
+      float s[kChunk];  // sigmoid(l)
+      const uint32_t x = core.prepare<false>(base, count, v, s);
       Cursor cur;
       cur.init(base, core.coef_per);
       math::StepCoef k = load_step_coef(core.coef_row(cur.sample));
