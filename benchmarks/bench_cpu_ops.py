@@ -17,6 +17,7 @@ Groups:
 At the end of the module the speedups of blkit over every other provider of a group (ratios of medians, taken
 in this run) are printed; set BLKIT_BENCH_RATIOS=path.json to also write them (with medians and IQRs) to a file.
 """
+import contextlib
 import json
 import os
 import platform
@@ -74,9 +75,11 @@ def _ratio_report(request):
                 lines.append(f"  {group:24s} {mine:22s} {t_mine * 1e3:10.3f} ms   vs {other:26s} "
                              f"{t_other * 1e3:10.3f} ms   {t_other / t_mine:8.1f}x")
     reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
     if reporter is not None:
-        for line in lines:
-            reporter.write_line(line)
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            for line in lines:
+                reporter.write_line(line)
     path = os.environ.get("BLKIT_BENCH_RATIOS")
     if path:
         with open(path, "w") as f:

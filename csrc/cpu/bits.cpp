@@ -6,8 +6,8 @@ namespace blkit {
 namespace cpu {
 namespace {
 
-using detail::kParallelMin;
 using detail::kTile;
+using detail::parallel_for;
 using detail::Tile;
 using detail::TileGrid;
 
@@ -163,20 +163,15 @@ void pack_bits(const uint8_t* bits, uint8_t* packed, int64_t rows, int64_t num_b
     const int64_t out_bytes = total / 8;
     const int64_t chunk = kTile * 8;  // output bytes per parallel chunk
     const int64_t chunks = (out_bytes + chunk - 1) / chunk;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && chunks > 1)
-#endif
-    for (int64_t c = 0; c < chunks; ++c) {
+    parallel_for(chunks, total / 8, [&](int64_t c) {
       const int64_t lo = c * chunk;
       pack_bytes(bits + 8 * lo, packed + lo, out_bytes - lo < chunk ? out_bytes - lo : chunk);
-    }
+    });
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && rows > 1)
-#endif
-  for (int64_t r = 0; r < rows; ++r) pack_row(bits + r * num_bits, packed + r * row_bytes, num_bits);
+  parallel_for(rows, total / 8,
+               [&](int64_t r) { pack_row(bits + r * num_bits, packed + r * row_bytes, num_bits); });
 }
 
 void unpack_bits(const uint8_t* packed, uint8_t* bits, int64_t rows, int64_t num_bits) {
@@ -185,17 +180,12 @@ void unpack_bits(const uint8_t* packed, uint8_t* bits, int64_t rows, int64_t num
   const int64_t total = rows * num_bits;
   if (num_bits % 8 == 0) {
     const int64_t in_bytes = total / 8;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8)
-#endif
-    for (int64_t j = 0; j < in_bytes; ++j) detail::unpack8(packed[j], bits + 8 * j);
+    parallel_for(in_bytes, total / 8, [&](int64_t j) { detail::unpack8(packed[j], bits + 8 * j); });
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && rows > 1)
-#endif
-  for (int64_t r = 0; r < rows; ++r) unpack_row(packed + r * row_bytes, bits + r * num_bits, num_bits);
+  parallel_for(rows, total / 8,
+               [&](int64_t r) { unpack_row(packed + r * row_bytes, bits + r * num_bits, num_bits); });
 }
 
 void pack_bits_typed(const void* bits, DType dtype, uint8_t* packed, int64_t rows, int64_t num_bits) {
@@ -207,15 +197,12 @@ void pack_bits_typed(const void* bits, DType dtype, uint8_t* packed, int64_t row
   (void)dtype_size(dtype);
   const TileGrid grid(rows, num_bits);
   const int64_t width = packed_row_bytes(num_bits);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (rows * num_bits >= kParallelMin && grid.count > 1)
-#endif
-  for (int64_t ti = 0; ti < grid.count; ++ti) {
+  parallel_for(grid.count, rows * num_bits, [&](int64_t ti) {
     const Tile t = grid.tile(ti);
     uint8_t buf[kTile + 8];
     to_bytes(bits, dtype, t.start, t.n, buf);
     detail::pack_tile(buf, t, width, packed);
-  }
+  });
 }
 
 void unpack_bits_typed(const uint8_t* packed, void* bits, DType dtype, int64_t rows, int64_t num_bits) {
@@ -227,15 +214,12 @@ void unpack_bits_typed(const uint8_t* packed, void* bits, DType dtype, int64_t r
   (void)dtype_size(dtype);
   const TileGrid grid(rows, num_bits);
   const int64_t width = packed_row_bytes(num_bits);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (rows * num_bits >= kParallelMin && grid.count > 1)
-#endif
-  for (int64_t ti = 0; ti < grid.count; ++ti) {
+  parallel_for(grid.count, rows * num_bits, [&](int64_t ti) {
     const Tile t = grid.tile(ti);
     uint8_t buf[kTile + 8];
     detail::unpack_tile(packed, width, t, buf);
     from_bytes(buf, t.n, dtype, bits, t.start);
-  }
+  });
 }
 
 void xor_bytes(const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t n) {
@@ -243,14 +227,11 @@ void xor_bytes(const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t n) {
   if (n == 0) return;
   const int64_t chunk = kTile * 16;
   const int64_t chunks = (n + chunk - 1) / chunk;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (n >= kParallelMin * 8 && chunks > 1)
-#endif
-  for (int64_t c = 0; c < chunks; ++c) {
+  parallel_for(chunks, n / 8, [&](int64_t c) {
     const int64_t lo = c * chunk;
     const int64_t hi = n - lo < chunk ? n : lo + chunk;
     for (int64_t j = lo; j < hi; ++j) out[j] = a[j] ^ b[j];
-  }
+  });
 }
 
 void xor_nonzero(const void* a, const void* b, DType dtype, uint8_t* out, int64_t n) {
@@ -258,10 +239,7 @@ void xor_nonzero(const void* a, const void* b, DType dtype, uint8_t* out, int64_
   (void)dtype_size(dtype);
   if (n == 0) return;
   const TileGrid grid(1, n);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (n >= kParallelMin && grid.count > 1)
-#endif
-  for (int64_t ti = 0; ti < grid.count; ++ti) {
+  parallel_for(grid.count, n, [&](int64_t ti) {
     const Tile t = grid.tile(ti);
     uint8_t ba[kTile];
     uint8_t bb[kTile];
@@ -269,7 +247,7 @@ void xor_nonzero(const void* a, const void* b, DType dtype, uint8_t* out, int64_
     to_bytes(b, dtype, t.start, t.n, bb);
     uint8_t* o = out + t.start;
     for (int64_t j = 0; j < t.n; ++j) o[j] = ba[j] ^ bb[j];
-  }
+  });
 }
 
 void popcount(const uint8_t* packed, int64_t* out, int64_t outer, int64_t dim, int64_t inner) {
@@ -278,24 +256,18 @@ void popcount(const uint8_t* packed, int64_t* out, int64_t outer, int64_t dim, i
   detail::check_nonnegative(inner, "inner", "popcount");
   const int64_t total = outer * dim * inner;
   if (inner == 1) {
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && outer > 1)
-#endif
-    for (int64_t o = 0; o < outer; ++o) out[o] = popcount_run(packed + o * dim, dim);
+    parallel_for(outer, total / 8, [&](int64_t o) { out[o] = popcount_run(packed + o * dim, dim); });
     return;
   }
   // Counts of one byte column summed over `dim`, vectorized across `inner`.
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(detail::thread_count()) if (total >= kParallelMin * 8 && outer > 1)
-#endif
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, total / 8, [&](int64_t o) {
     int64_t* dst = out + o * inner;
     for (int64_t i = 0; i < inner; ++i) dst[i] = 0;
     for (int64_t d = 0; d < dim; ++d) {
       const uint8_t* src = packed + (o * dim + d) * inner;
       for (int64_t i = 0; i < inner; ++i) dst[i] += popcount_byte(src[i]);
     }
-  }
+  });
 }
 
 }  // namespace cpu

@@ -203,6 +203,44 @@ inline void pack_tile(const uint8_t* src, const Tile& t, int64_t width, uint8_t*
 // ---------------------------------------------------------------------------------------------
 int thread_count();  // threads for a parallel region (>= 1)
 
+// Threads for the next parallel call: thread_count(), or 1 while the machine looks oversubscribed
+// (a helper thread recently started a region more than kLateStartNs after it was opened: another
+// process holds the core, and waiting for it costs a scheduler time slice, far more than these
+// kernels take). Cleared again after a back-off (see dispatch.cpp).
+int threads_for_call();
+// Reports the latest start of a helper thread in a region opened at `opened_ns` (steady clock).
+void note_helper_start(int64_t opened_ns, int64_t latest_start_ns);
+int64_t now_ns();
+
+// body(i) for i in [0, count): over the OpenMP team when there is enough work (`elements` at least
+// kParallelMin), in chunks handed out dynamically (a helper that starts late takes fewer), else on the
+// calling thread. Results must not depend on which thread runs which i.
+template <class Body>
+inline void parallel_for(int64_t count, int64_t elements, Body&& body) {
+  const int threads = (elements >= kParallelMin && count > 1) ? threads_for_call() : 1;
+#if defined(_OPENMP)
+  if (threads > 1) {
+    int64_t chunk = count / (8 * static_cast<int64_t>(threads));
+    chunk = chunk < 1 ? 1 : chunk;
+    const int64_t opened = now_ns();
+    int64_t latest = opened;
+#pragma omp parallel num_threads(threads)
+    {
+      if (omp_get_thread_num() != 0) {
+        const int64_t started = now_ns();
+#pragma omp critical(blkit_helper_start)
+        latest = started > latest ? started : latest;
+      }
+#pragma omp for schedule(dynamic, chunk)
+      for (int64_t i = 0; i < count; ++i) body(i);
+    }
+    note_helper_start(opened, latest);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < count; ++i) body(i);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Per-ISA kernels (csrc/cpu/kernels_isa.inc compiled once per instruction set).
 // ---------------------------------------------------------------------------------------------

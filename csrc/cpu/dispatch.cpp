@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 
 namespace blkit {
 namespace cpu {
@@ -51,6 +52,39 @@ std::atomic<const KernelTable*>& active() {
 }  // namespace
 
 const KernelTable& kernels() { return *active().load(std::memory_order_relaxed); }
+
+// Oversubscription guard (see threads_for_call in cpu_internal.h). A helper thread that starts a region
+// more than kLateStartNs after it was opened marks the machine busy: parallel calls run on the calling
+// thread for a back-off period (doubling while the condition persists, up to kMaxBackoffNs), then try the
+// team again. On an idle machine helpers start within tens of microseconds and nothing changes.
+namespace {
+constexpr int64_t kLateStartNs = 1000000;        // 1 ms
+constexpr int64_t kMinBackoffNs = 50000000;      // 50 ms
+constexpr int64_t kMaxBackoffNs = 2000000000;    // 2 s
+std::atomic<int64_t> g_serial_until_ns{0};
+std::atomic<int64_t> g_backoff_ns{kMinBackoffNs};
+}  // namespace
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int threads_for_call() {
+  const int n = thread_count();
+  if (n > 1 && now_ns() < g_serial_until_ns.load(std::memory_order_relaxed)) return 1;
+  return n;
+}
+
+void note_helper_start(int64_t opened_ns, int64_t latest_start_ns) {
+  if (latest_start_ns - opened_ns > kLateStartNs) {
+    const int64_t backoff = g_backoff_ns.load(std::memory_order_relaxed);
+    g_serial_until_ns.store(now_ns() + backoff, std::memory_order_relaxed);
+    g_backoff_ns.store(backoff * 2 < kMaxBackoffNs ? backoff * 2 : kMaxBackoffNs, std::memory_order_relaxed);
+  } else {
+    g_backoff_ns.store(kMinBackoffNs, std::memory_order_relaxed);
+  }
+}
 
 int thread_count() {
   const int n = g_num_threads.load(std::memory_order_relaxed);
