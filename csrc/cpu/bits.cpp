@@ -16,32 +16,16 @@ void check_shape(int64_t rows, int64_t num_bits, const char* fn) {
   detail::check_nonnegative(num_bits, "num_bits", fn);
 }
 
-// out[j] = pack8(in + 8 j) for j < nbytes: 16 channels per step with SSE2 (byte != 0 -> movemask bit,
-// which is the little-endian channel order), whole 64-bit words elsewhere.
-inline void pack_bytes(const uint8_t* in, uint8_t* out, int64_t nbytes) {
-  int64_t j = 0;
-#if BLKIT_CPU_X86 && defined(__SSE2__)
-  const __m128i zero = _mm_setzero_si128();
-  for (; j + 2 <= nbytes; j += 2) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 8 * j));
-    const uint32_t zeros = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)));
-    const uint16_t ones = static_cast<uint16_t>(~zeros);
-    memcpy(out + j, &ones, 2);  // little-endian: byte j = channels 8j..8j+7
-  }
-#endif
-  for (; j < nbytes; ++j) out[j] = detail::pack8(in + 8 * j);
-}
-
-inline void pack_row(const uint8_t* in, uint8_t* out, int64_t num_bits) {
+inline void pack_row(const detail::KernelTable& k, const uint8_t* in, uint8_t* out, int64_t num_bits) {
   const int64_t full = num_bits / 8;
-  pack_bytes(in, out, full);
+  k.pack_bytes(in, out, full);
   const int64_t rem = num_bits % 8;
   if (rem != 0) out[full] = detail::pack_partial(in + 8 * full, rem);  // padding bits stay 0
 }
 
-inline void unpack_row(const uint8_t* in, uint8_t* out, int64_t num_bits) {
+inline void unpack_row(const detail::KernelTable& k, const uint8_t* in, uint8_t* out, int64_t num_bits) {
   const int64_t full = num_bits / 8;
-  for (int64_t j = 0; j < full; ++j) detail::unpack8(in[j], out + 8 * j);
+  k.unpack_bytes(in, out, full);
   const int64_t rem = num_bits % 8;
   if (rem != 0) {
     const uint8_t b = in[full];
@@ -157,6 +141,7 @@ int64_t popcount_run(const uint8_t* p, int64_t n) {
 void pack_bits(const uint8_t* bits, uint8_t* packed, int64_t rows, int64_t num_bits) {
   check_shape(rows, num_bits, "pack_bits");
   if (rows == 0 || num_bits == 0) return;
+  const detail::KernelTable& k = detail::kernels();
   const int64_t total = rows * num_bits;
   if (num_bits % 8 == 0) {
     // Rows are contiguous in both layouts: one flat loop over output bytes.
@@ -165,27 +150,33 @@ void pack_bits(const uint8_t* bits, uint8_t* packed, int64_t rows, int64_t num_b
     const int64_t chunks = (out_bytes + chunk - 1) / chunk;
     parallel_for(chunks, total / 8, [&](int64_t c) {
       const int64_t lo = c * chunk;
-      pack_bytes(bits + 8 * lo, packed + lo, out_bytes - lo < chunk ? out_bytes - lo : chunk);
+      k.pack_bytes(bits + 8 * lo, packed + lo, out_bytes - lo < chunk ? out_bytes - lo : chunk);
     });
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
   parallel_for(rows, total / 8,
-               [&](int64_t r) { pack_row(bits + r * num_bits, packed + r * row_bytes, num_bits); });
+               [&](int64_t r) { pack_row(k, bits + r * num_bits, packed + r * row_bytes, num_bits); });
 }
 
 void unpack_bits(const uint8_t* packed, uint8_t* bits, int64_t rows, int64_t num_bits) {
   check_shape(rows, num_bits, "unpack_bits");
   if (rows == 0 || num_bits == 0) return;
+  const detail::KernelTable& k = detail::kernels();
   const int64_t total = rows * num_bits;
   if (num_bits % 8 == 0) {
     const int64_t in_bytes = total / 8;
-    parallel_for(in_bytes, total / 8, [&](int64_t j) { detail::unpack8(packed[j], bits + 8 * j); });
+    const int64_t chunk = kTile * 8;  // input bytes per parallel chunk
+    const int64_t chunks = (in_bytes + chunk - 1) / chunk;
+    parallel_for(chunks, total / 8, [&](int64_t c) {
+      const int64_t lo = c * chunk;
+      k.unpack_bytes(packed + lo, bits + 8 * lo, in_bytes - lo < chunk ? in_bytes - lo : chunk);
+    });
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
   parallel_for(rows, total / 8,
-               [&](int64_t r) { unpack_row(packed + r * row_bytes, bits + r * num_bits, num_bits); });
+               [&](int64_t r) { unpack_row(k, packed + r * row_bytes, bits + r * num_bits, num_bits); });
 }
 
 void pack_bits_typed(const void* bits, DType dtype, uint8_t* packed, int64_t rows, int64_t num_bits) {

@@ -253,6 +253,9 @@ struct KernelTable {
   void (*posterior)(const StepArgs&, float*);
   void (*sample_step)(const StepArgs&, uint8_t*);
   void (*diffusion_loss)(const LossArgs&, float*, float*);
+  // out[j] = pack8(in + 8 j) / unpack8(in[j], out + 8 j) for j < nbytes
+  void (*pack_bytes)(const uint8_t*, uint8_t*, int64_t);
+  void (*unpack_bytes)(const uint8_t*, uint8_t*, int64_t);
 };
 
 namespace generic {
