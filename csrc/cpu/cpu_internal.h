@@ -204,12 +204,15 @@ inline void pack_tile(const uint8_t* src, const Tile& t, int64_t width, uint8_t*
 int thread_count();  // threads for a parallel region (>= 1)
 
 // Threads for the next parallel call: thread_count(), or 1 while the machine looks oversubscribed
-// (a helper thread recently started a region more than kLateStartNs after it was opened: another
-// process holds the core, and waiting for it costs a scheduler time slice, far more than these
+// (a helper thread that should have been spinning started a region late, or was preempted in it:
+// another process holds the core, and waiting for it costs a scheduler time slice, far more than these
 // kernels take). Cleared again after a back-off (see dispatch.cpp).
 int threads_for_call();
-// Reports the latest start of a helper thread in a region opened at `opened_ns` (steady clock).
-void note_helper_start(int64_t opened_ns, int64_t latest_start_ns);
+// Helper threads later than this kept the calling thread waiting for a scheduler slice.
+constexpr int64_t kLateNs = 1000000;  // 1 ms
+// Reports the team's timing in a region opened at `opened_ns` (steady clock): the latest helper start
+// delay, and how long after the calling thread the promptly started helpers finished.
+void note_team_timing(int64_t opened_ns, int64_t start_lag_ns, int64_t finish_lag_ns);
 int64_t now_ns();
 
 // body(i) for i in [0, count): over the OpenMP team when there is enough work (`elements` at least
@@ -223,18 +226,27 @@ inline void parallel_for(int64_t count, int64_t elements, Body&& body) {
     int64_t chunk = count / (8 * static_cast<int64_t>(threads));
     chunk = chunk < 1 ? 1 : chunk;
     const int64_t opened = now_ns();
-    int64_t latest = opened;
+    int64_t start_lag = 0;           // latest helper start after `opened`
+    int64_t prompt_finish = opened;  // latest finish of a helper that started within kLateNs
+    int64_t caller_finish = opened;
 #pragma omp parallel num_threads(threads)
     {
-      if (omp_get_thread_num() != 0) {
-        const int64_t started = now_ns();
-#pragma omp critical(blkit_helper_start)
-        latest = started > latest ? started : latest;
-      }
-#pragma omp for schedule(dynamic, chunk)
+      const bool helper = omp_get_thread_num() != 0;
+      const int64_t started = now_ns() - opened;
+#pragma omp for schedule(dynamic, chunk) nowait
       for (int64_t i = 0; i < count; ++i) body(i);
+      const int64_t finished = now_ns();
+#pragma omp critical(blkit_team_timing)
+      {
+        if (!helper) {
+          caller_finish = finished;
+        } else {
+          start_lag = started > start_lag ? started : start_lag;
+          if (started <= kLateNs && finished > prompt_finish) prompt_finish = finished;
+        }
+      }
     }
-    note_helper_start(opened, latest);
+    note_team_timing(opened, start_lag, prompt_finish - caller_finish);
     return;
   }
 #endif

@@ -53,16 +53,22 @@ std::atomic<const KernelTable*>& active() {
 
 const KernelTable& kernels() { return *active().load(std::memory_order_relaxed); }
 
-// Oversubscription guard (see threads_for_call in cpu_internal.h). A helper thread that starts a region
-// more than kLateStartNs after it was opened marks the machine busy: parallel calls run on the calling
-// thread for a back-off period (doubling while the condition persists, up to kMaxBackoffNs), then try the
-// team again. On an idle machine helpers start within tens of microseconds and nothing changes.
+// Oversubscription guard (see threads_for_call in cpu_internal.h). After a parallel region the helper
+// threads spin for a few milliseconds, so a region opened within kWarmNs of the previous one should find
+// them running at once. A helper that starts such a region more than kLateNs late, or that starts on
+// time but finishes more than kLateNs after the calling thread (with dynamic chunks it could not have
+// had that much work left), was off its CPU: another process holds the core, and waiting for it costs a
+// scheduler time slice, far more than these kernels take. Parallel calls then run on the calling thread
+// for a back-off period (doubling while the condition persists, up to kMaxBackoffNs) and try the team
+// again. A late start after a longer gap is no evidence (a sleeping helper takes a while to wake, on VMs
+// up to a timer tick). On an idle machine nothing changes.
 namespace {
-constexpr int64_t kLateStartNs = 1000000;        // 1 ms
-constexpr int64_t kMinBackoffNs = 50000000;      // 50 ms
-constexpr int64_t kMaxBackoffNs = 2000000000;    // 2 s
+constexpr int64_t kWarmNs = 2000000;           // 2 ms
+constexpr int64_t kMinBackoffNs = 50000000;    // 50 ms
+constexpr int64_t kMaxBackoffNs = 2000000000;  // 2 s
 std::atomic<int64_t> g_serial_until_ns{0};
 std::atomic<int64_t> g_backoff_ns{kMinBackoffNs};
+std::atomic<int64_t> g_last_region_end_ns{0};
 }  // namespace
 
 int64_t now_ns() {
@@ -76,12 +82,15 @@ int threads_for_call() {
   return n;
 }
 
-void note_helper_start(int64_t opened_ns, int64_t latest_start_ns) {
-  if (latest_start_ns - opened_ns > kLateStartNs) {
+void note_team_timing(int64_t opened_ns, int64_t start_lag_ns, int64_t finish_lag_ns) {
+  const int64_t end = now_ns();
+  const int64_t previous_end = g_last_region_end_ns.exchange(end, std::memory_order_relaxed);
+  const bool warm = opened_ns - previous_end <= kWarmNs;
+  if (finish_lag_ns > kLateNs || (warm && start_lag_ns > kLateNs)) {
     const int64_t backoff = g_backoff_ns.load(std::memory_order_relaxed);
-    g_serial_until_ns.store(now_ns() + backoff, std::memory_order_relaxed);
+    g_serial_until_ns.store(end + backoff, std::memory_order_relaxed);
     g_backoff_ns.store(backoff * 2 < kMaxBackoffNs ? backoff * 2 : kMaxBackoffNs, std::memory_order_relaxed);
-  } else {
+  } else if (warm) {
     g_backoff_ns.store(kMinBackoffNs, std::memory_order_relaxed);
   }
 }
