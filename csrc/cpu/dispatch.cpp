@@ -76,6 +76,14 @@ int64_t now_ns() {
       .count();
 }
 
+bool guard_enabled() {
+  static const bool enabled = [] {
+    const char* v = getenv("BLKIT_CPU_GUARD");
+    return v == nullptr || strcmp(v, "0") != 0;
+  }();
+  return enabled;
+}
+
 int threads_for_call() {
   const int n = thread_count();
   if (n > 1 && now_ns() < g_serial_until_ns.load(std::memory_order_relaxed)) return 1;
@@ -86,7 +94,7 @@ void note_team_timing(int64_t opened_ns, int64_t start_lag_ns, int64_t finish_la
   const int64_t end = now_ns();
   const int64_t previous_end = g_last_region_end_ns.exchange(end, std::memory_order_relaxed);
   const bool warm = opened_ns - previous_end <= kWarmNs;
-  if (finish_lag_ns > kLateNs || (warm && start_lag_ns > kLateNs)) {
+  if (guard_enabled() && (finish_lag_ns > kLateNs || (warm && start_lag_ns > kLateNs))) {
     const int64_t backoff = g_backoff_ns.load(std::memory_order_relaxed);
     g_serial_until_ns.store(end + backoff, std::memory_order_relaxed);
     g_backoff_ns.store(backoff * 2 < kMaxBackoffNs ? backoff * 2 : kMaxBackoffNs, std::memory_order_relaxed);
