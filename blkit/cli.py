@@ -112,6 +112,8 @@ def _add_demo_commands(sub) -> None:
     train.add_argument("--diffusion-steps", type=_positive_int, default=DEFAULT_DIFFUSION_STEPS,
                        help=f"diffusion training steps (default: {DEFAULT_DIFFUSION_STEPS})")
     train.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    train.add_argument("--threads", type=_positive_int, default=None,
+                       help="CPU threads (default: torch's choice); bit-for-bit reproduction needs the same number")
     sample = sub.add_parser("sample", help="generate digits with the demo model")
     sample.add_argument("--num", type=_positive_int, default=64, help="number of images (default: 64)")
     sample.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
@@ -138,6 +140,8 @@ def main(argv=None) -> int:
     if args.command == "train-demo":
         from .demo import train_demo
 
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
         train_demo(args.out, seed=args.seed, ae_steps=args.ae_steps, diffusion_steps=args.diffusion_steps,
                    device=args.device)
         return 0

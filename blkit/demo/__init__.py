@@ -1,6 +1,6 @@
 """The embedded demo model: handwritten digits out of the box.
 
-A small binary autoencoder (16x16 grey images <-> 4x4 positions x 32 bits) and a Bernoulli diffusion
+A small binary autoencoder (16x16 grey images <-> 4x4 positions x 16 bits) and a Bernoulli diffusion
 transformer over its latents, trained on scikit-learn's bundled digits (``sklearn.datasets.load_digits``)
 by ``blkit train-demo``. The trained weights ship inside the package (``blkit/demo/digits.pt``)::
 

@@ -26,9 +26,9 @@ FORMAT = "blkit.demo/1"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "digits.pt"
 
 DEFAULT_IMAGE_SIZE = 16
-# 16x16 grey images -> 4x4 positions x 32 bits (two stride-2 downsamplings).
+# 16x16 grey images -> 4x4 positions x 16 bits (two stride-2 downsamplings).
 DEFAULT_AE_CONFIG = dict(in_channels=1, nf=32, ch_mult=(1, 2, 2), res_blocks=1, attn_resolutions=(), img_size=16,
-                         emb_dim=64, codebook_size=32, norm_first=True, gen_mul=1.0)
+                         emb_dim=64, codebook_size=16, norm_first=True, gen_mul=1.0)
 DEFAULT_DENOISER_CONFIG = dict(dim=128, depth=4, num_heads=4, mlp_dim=512)
 DEFAULT_DIFFUSION_CONFIG = dict(num_steps=64, schedule="linear", p_flip=True, balance=True)
 

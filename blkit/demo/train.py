@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_AE_STEPS", "DEFAULT_DIFFUSION_STEPS", "train_autoencoder", "
            "train_demo"]
 
 DEFAULT_AE_STEPS = 1500
-DEFAULT_DIFFUSION_STEPS = 3000
+DEFAULT_DIFFUSION_STEPS = 6000
 
 
 def _lr_factor(step: int, total: int, warmup: int) -> float:
@@ -178,7 +178,7 @@ def train_demo(out=DEFAULT_WEIGHTS, *, seed: int = 0, ae_steps: int = DEFAULT_AE
                     ae_final_bce=_mean_tail(ae_hist["loss"]), ae_recon_mse=ae_hist["recon_mse"],
                     diffusion_final_loss=_mean_tail(diff_hist["loss"]),
                     diffusion_final_acc=_mean_tail(diff_hist["acc"]),
-                    seconds_autoencoder=t_ae, seconds_total=total, torch_version=torch.__version__,
+                    seconds_autoencoder=t_ae, seconds_total=total, torch_version=str(torch.__version__),
                     threads=torch.get_num_threads(), device=str(device))
     path = None
     if out is not None:
