@@ -221,7 +221,12 @@ void xor_bytes(const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t n) {
   parallel_for(chunks, n / 8, [&](int64_t c) {
     const int64_t lo = c * chunk;
     const int64_t hi = n - lo < chunk ? n : lo + chunk;
-    for (int64_t j = lo; j < hi; ++j) out[j] = a[j] ^ b[j];
+    // Local copies of the pointers: a uint8_t store may alias anything, including the pointers the lambda
+    // captured by reference, which would force a reload per byte and keep the loop scalar.
+    const uint8_t* pa = a;
+    const uint8_t* pb = b;
+    uint8_t* po = out;
+    for (int64_t j = lo; j < hi; ++j) po[j] = pa[j] ^ pb[j];
   });
 }
 
