@@ -81,7 +81,8 @@ def plot_speedups(result: dict, path) -> None:
 
 
 def plot_bandwidth(result: dict, path) -> None:
-    """Achieved GB/s against problem size per (op, provider), with the measured copy bandwidth as a line."""
+    """Achieved GB/s per (op, provider) with the measured copy bandwidth as a line: against problem size when
+    the run has several sizes (full run), as bars when it has one (``--quick``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,25 +90,38 @@ def plot_bandwidth(result: dict, path) -> None:
 
     series = defaultdict(list)
     for r in result["records"]:
-        if r["gbps"] and r["shape"][-1] == 64 and not r["name"].startswith("e2e"):
+        if r["gbps"] and r["shape"][-1] == 64 and not r["name"].startswith("e2e") and "S=16" not in r["name"]:
             numel = r["shape"][0] * r["shape"][1] * r["shape"][2]
             series[(r["name"], r["provider"])].append((numel, r["gbps"]))
-    fig, ax = plt.subplots(figsize=(9, 6))
-    for (name, provider), points in sorted(series.items()):
-        if "S=16" in name:
-            continue
-        points.sort()
-        style = "-" if provider.startswith("blkit") else ":"
-        ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", markersize=3,
-                label=f"{name} {provider}")
-    ax.axhline(result["copy_bandwidth_gbps"], color="black", linestyle="--",
-               label=f"copy {result['copy_bandwidth_gbps']:.0f} GB/s")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("elements (B x N x C, C = 64)")
-    ax.set_ylabel("achieved GB/s (logical bytes / time)")
-    ax.set_title(f"Bandwidth on {result['device']}", fontsize=10)
-    ax.legend(fontsize=6, ncol=2)
+    copy = result["copy_bandwidth_gbps"]
+    sizes = {numel for points in series.values() for numel, _ in points}
+    if len(sizes) <= 1:
+        labels = sorted(series)
+        fig, ax = plt.subplots(figsize=(9, 0.28 * len(labels) + 1.5))
+        colors = ["tab:blue" if provider.startswith("blkit") else "tab:gray" for _, provider in labels]
+        ax.barh(range(len(labels)), [series[k][0][1] for k in labels], color=colors)
+        ax.set_yticks(range(len(labels)), [f"{name}  {provider}" for name, provider in labels], fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(copy, color="black", linestyle="--", label=f"copy {copy:.0f} GB/s")
+        ax.set_xscale("log")
+        ax.set_xlabel("achieved GB/s (logical bytes / time); blue: blkit, grey: reference and others")
+        size = f", {next(iter(sizes))} elements" if sizes else ""
+        ax.set_title(f"Bandwidth on {result['device']}{size}", fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        fig, ax = plt.subplots(figsize=(12, 6))
+        for (name, provider), points in sorted(series.items()):
+            points.sort()
+            style = "-" if provider.startswith("blkit") else ":"
+            ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", markersize=3,
+                    label=f"{name} {provider}")
+        ax.axhline(copy, color="black", linestyle="--", label=f"copy {copy:.0f} GB/s")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("elements (B x N x C, C = 64)")
+        ax.set_ylabel("achieved GB/s (logical bytes / time)")
+        ax.set_title(f"Bandwidth on {result['device']}", fontsize=10)
+        ax.legend(fontsize=6, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
