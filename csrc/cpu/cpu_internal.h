@@ -43,6 +43,8 @@ constexpr int64_t kTile = 512;
 constexpr int64_t kPhiloxBlock = 32;
 // Below this many elements a kernel runs on the calling thread.
 constexpr int64_t kParallelMin = int64_t{1} << 13;
+// Largest dynamic chunk of a parallel region, in elements (see parallel_for).
+constexpr int64_t kChunkElements = int64_t{1} << 17;
 
 inline void check_nonnegative(int64_t v, const char* what, const char* fn) {
   if (v < 0) throw std::invalid_argument(std::string(fn) + ": " + what + " must be non-negative");
@@ -223,7 +225,14 @@ inline void parallel_for(int64_t count, int64_t elements, Body&& body) {
   const int threads = (elements >= kParallelMin && count > 1) ? threads_for_call() : 1;
 #if defined(_OPENMP)
   if (threads > 1) {
+    // About 8 chunks per thread, but at most kChunkElements elements each: then a helper that started on
+    // time finishes at most a chunk's time (a few hundred microseconds) after the caller, and the guard's
+    // "finished late, so it was preempted" test (kLateNs) does not fire on large inputs, where 8 chunks per
+    // thread of 16M elements would each take over a millisecond.
+    const int64_t per_iteration = elements / count > 0 ? elements / count : 1;
+    const int64_t max_chunk = kChunkElements / per_iteration > 0 ? kChunkElements / per_iteration : 1;
     int64_t chunk = count / (8 * static_cast<int64_t>(threads));
+    chunk = chunk > max_chunk ? max_chunk : chunk;
     chunk = chunk < 1 ? 1 : chunk;
     const int64_t opened = now_ns();
     int64_t start_lag = 0;           // latest helper start after `opened`
