@@ -137,24 +137,6 @@ int set_num_threads(int num_threads) {
   return detail::g_num_threads.exchange(num_threads > 0 ? num_threads : 0);
 }
 
-int64_t dtype_size(DType dtype) {
-  switch (dtype) {
-    case kByte:
-      return 1;
-    case kInt16:
-    case kFloat16:
-    case kBFloat16:
-      return 2;
-    case kInt32:
-    case kFloat32:
-      return 4;
-    case kInt64:
-    case kFloat64:
-      return 8;
-  }
-  throw std::invalid_argument("blkit cpu: unknown dtype " + std::to_string(static_cast<int>(dtype)));
-}
-
 // --- wrappers -------------------------------------------------------------------------------------
 namespace {
 

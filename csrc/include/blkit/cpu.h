@@ -16,6 +16,9 @@
 
 #include <stdint.h>
 
+#include <stdexcept>
+#include <string>
+
 namespace blkit {
 namespace cpu {
 
@@ -31,8 +34,25 @@ enum DType : int32_t {
   kFloat64 = 7,
 };
 
-// Bytes per element of `dtype`.
-int64_t dtype_size(DType dtype);
+// Bytes per element of `dtype` (throws std::invalid_argument on an unknown code). Inline: the CUDA sources
+// and the CUDA emulation module use it without linking the CPU library.
+inline int64_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case kByte:
+      return 1;
+    case kInt16:
+    case kFloat16:
+    case kBFloat16:
+      return 2;
+    case kInt32:
+    case kFloat32:
+      return 4;
+    case kInt64:
+    case kFloat64:
+      return 8;
+  }
+  throw std::invalid_argument("blkit cpu: unknown dtype " + std::to_string(static_cast<int>(dtype)));
+}
 
 // --- bits -----------------------------------------------------------------------------------------
 void pack_bits(const uint8_t* bits, uint8_t* packed, int64_t rows, int64_t num_bits);
