@@ -205,6 +205,6 @@ def probabilities(p: torch.Tensor, name: str) -> None:
         lo, hi = (float(v) for v in torch.aminmax(p.detach()))
         if lo >= 0.0 and hi <= 1.0:
             return
-        if math.isnan(lo) or math.isnan(hi) or not bool(torch.isfinite(p).all()):
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates into aminmax, inf is the min or max
             raise ValueError(f"{name} contains non-finite values (NaN or inf)")
         raise ValueError(f"{name} must lie in [0, 1], got values in [{lo}, {hi}]")
