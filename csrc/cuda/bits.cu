@@ -28,17 +28,9 @@ struct PackOp {
 template <typename T>
 __global__ void __launch_bounds__(256) unpack_kernel(const uint8_t* packed, T* out, int64_t n, int64_t channels,
                                                      int64_t width, T one, bool vec) {
-  const int64_t units = (n + kChunk - 1) / kChunk;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * kChunk;
-      const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
-      const bool v = vec && count == kChunk;
-      store_values<T>(out, base, count, v, load_packed_bits(packed, channels, width, base, count, v), one);
-    }
-  }
+  for_each_chunk<kChunk>(n, vec, [&](int64_t base, int count, bool v) {
+    store_values<T>(out, base, count, v, load_packed_bits(packed, channels, width, base, count, v), one);
+  });
 }
 
 // Bit pattern of 1 in a dtype, and the unsigned type of its size.
@@ -56,21 +48,17 @@ void launch_unpack(const uint8_t* packed, void* out, int64_t rows, int64_t num_b
 __global__ void __launch_bounds__(256) xor_bytes_kernel(const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t n,
                                                         bool vec) {
   const int64_t units = (n + 15) / 16;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * 16;
-      if (vec && n - base >= 16) {
-        const uint4 x = __ldg(reinterpret_cast<const uint4*>(a + base));
-        const uint4 y = __ldg(reinterpret_cast<const uint4*>(b + base));
-        *reinterpret_cast<uint4*>(out + base) = make_uint4(x.x ^ y.x, x.y ^ y.y, x.z ^ y.z, x.w ^ y.w);
-      } else {
-        const int64_t end = n - base < 16 ? n : base + 16;
-        for (int64_t i = base; i < end; ++i) out[i] = static_cast<uint8_t>(__ldg(a + i) ^ __ldg(b + i));
-      }
+  for_each_unit(units, [&](int64_t u) {
+    const int64_t base = u * 16;
+    if (vec && n - base >= 16) {
+      const uint4 x = __ldg(reinterpret_cast<const uint4*>(a + base));
+      const uint4 y = __ldg(reinterpret_cast<const uint4*>(b + base));
+      *reinterpret_cast<uint4*>(out + base) = make_uint4(x.x ^ y.x, x.y ^ y.y, x.z ^ y.z, x.w ^ y.w);
+    } else {
+      const int64_t end = n - base < 16 ? n : base + 16;
+      for (int64_t i = base; i < end; ++i) out[i] = static_cast<uint8_t>(__ldg(a + i) ^ __ldg(b + i));
     }
-  }
+  });
 }
 
 struct XorNonzeroOp {
@@ -95,43 +83,39 @@ __global__ void __launch_bounds__(256)
                     int64_t nseg, int64_t seg_len, bool accumulate) {
   const int64_t q_total = outer * inner;
   const int64_t units = q_total * nseg;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t seg = u / q_total;
-      const int64_t q = u - seg * q_total;
-      const int64_t o = q / inner;
-      const int64_t i = q - o * inner;
-      const int64_t d0 = seg * seg_len;
-      const int64_t d1 = d0 + seg_len < dim ? d0 + seg_len : dim;
-      unsigned long long sum = 0;
-      if (inner == 1) {
-        // Contiguous bytes: single bytes up to 8-byte alignment, then 64-bit words, then the tail.
-        const uint8_t* p = packed + o * dim + d0;
-        int64_t len = d1 - d0;
-        while (len > 0 && (reinterpret_cast<uintptr_t>(p) & 7u) != 0) {
-          sum += static_cast<unsigned>(__popc(__ldg(p)));
-          ++p;
-          --len;
-        }
-        const unsigned long long* w = reinterpret_cast<const unsigned long long*>(p);
-        const int64_t words = len >> 3;
-        for (int64_t k = 0; k < words; ++k) sum += static_cast<unsigned>(__popcll(__ldg(w + k)));
-        p += words << 3;
-        len -= words << 3;
-        for (int64_t k = 0; k < len; ++k) sum += static_cast<unsigned>(__popc(__ldg(p + k)));
-      } else {
-        const uint8_t* p = packed + (o * dim + d0) * inner + i;
-        for (int64_t d = d0; d < d1; ++d, p += inner) sum += static_cast<unsigned>(__popc(__ldg(p)));
+  for_each_unit(units, [&](int64_t u) {
+    const int64_t seg = u / q_total;
+    const int64_t q = u - seg * q_total;
+    const int64_t o = q / inner;
+    const int64_t i = q - o * inner;
+    const int64_t d0 = seg * seg_len;
+    const int64_t d1 = d0 + seg_len < dim ? d0 + seg_len : dim;
+    unsigned long long sum = 0;
+    if (inner == 1) {
+      // Contiguous bytes: single bytes up to 8-byte alignment, then 64-bit words, then the tail.
+      const uint8_t* p = packed + o * dim + d0;
+      int64_t len = d1 - d0;
+      while (len > 0 && (reinterpret_cast<uintptr_t>(p) & 7u) != 0) {
+        sum += static_cast<unsigned>(__popc(__ldg(p)));
+        ++p;
+        --len;
       }
-      if (accumulate) {
-        if (sum != 0) atomicAdd(out + q, sum);
-      } else {
-        out[q] = sum;
-      }
+      const unsigned long long* w = reinterpret_cast<const unsigned long long*>(p);
+      const int64_t words = len >> 3;
+      for (int64_t k = 0; k < words; ++k) sum += static_cast<unsigned>(__popcll(__ldg(w + k)));
+      p += words << 3;
+      len -= words << 3;
+      for (int64_t k = 0; k < len; ++k) sum += static_cast<unsigned>(__popc(__ldg(p + k)));
+    } else {
+      const uint8_t* p = packed + (o * dim + d0) * inner + i;
+      for (int64_t d = d0; d < d1; ++d, p += inner) sum += static_cast<unsigned>(__popc(__ldg(p)));
     }
-  }
+    if (accumulate) {
+      if (sum != 0) atomicAdd(out + q, sum);
+    } else {
+      out[q] = sum;
+    }
+  });
 }
 
 }  // namespace

@@ -56,6 +56,28 @@ __device__ __forceinline__ WarpRange warp_range(int64_t units) {
   return {begin, end};
 }
 
+// body(u) for every unit u of this warp's range (warp_range), lane i taking units begin + i, begin + 32 + i, ...
+// Every lane runs every iteration of the loop; only the body is skipped past the end.
+template <class Body>
+__device__ __forceinline__ void for_each_unit(int64_t units, Body&& body) {
+  const WarpRange range = warp_range(units);
+  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
+    const int64_t u = u0 + lane_id();
+    if (u < range.end) body(u);
+  }
+}
+
+// The same over chunks of kN consecutive elements of [0, n): body(base, count, v) with count = min(kN, n - base)
+// and v = vec && count == kN (a whole chunk: vector loads and stores allowed).
+template <int kN, class Body>
+__device__ __forceinline__ void for_each_chunk(int64_t n, bool vec, Body&& body) {
+  for_each_unit((n + kN - 1) / kN, [&](int64_t u) {
+    const int64_t base = u * kN;
+    const int count = static_cast<int>(n - base < kN ? n - base : kN);
+    body(base, count, vec && count == kN);
+  });
+}
+
 // Walks the sample index of consecutive flat indices (samples are `per` consecutive elements).
 struct Cursor {
   int64_t sample, next, per;
@@ -416,20 +438,12 @@ struct XIn {
 template <class Op>
 __device__ __forceinline__ void run_dense(Op& op, uint8_t* out0, uint8_t* out1, int64_t n, bool vec) {
   op.begin();
-  const int64_t units = (n + kChunk - 1) / kChunk;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * kChunk;
-      const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
-      const bool v = vec && count == kChunk;
-      uint32_t second = 0;
-      const uint32_t first = op.chunk(base, count, v, XIn{false, 0u}, &second) & low_mask(count);
-      store_bytes(out0, base, count, v, first);
-      if constexpr (Op::kTwoOutputs) store_bytes(out1, base, count, v, second & low_mask(count));
-    }
-  }
+  for_each_chunk<kChunk>(n, vec, [&](int64_t base, int count, bool v) {
+    uint32_t second = 0;
+    const uint32_t first = op.chunk(base, count, v, XIn{false, 0u}, &second) & low_mask(count);
+    store_bytes(out0, base, count, v, first);
+    if constexpr (Op::kTwoOutputs) store_bytes(out1, base, count, v, second & low_mask(count));
+  });
   op.end();
 }
 
@@ -440,46 +454,42 @@ __device__ __forceinline__ void run_packed_flat(Op& op, uint8_t* out0, uint8_t* 
   op.begin();
   const int64_t nbytes = n >> 3;  // n % 8 == 0 here
   const int64_t units = (nbytes + 7) >> 3;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * 64;
-      const int count = static_cast<int>(n - base < 64 ? n - base : 64);
-      uint64_t xw = 0;  // the packed input's 64-bit word of this unit
-      if constexpr (Op::kPackedInput) {
-        const uint8_t* in = op.packed_input();
-        if (vec && count == 64) {
-          xw = __ldg(reinterpret_cast<const unsigned long long*>(in) + u);
-        } else {
-          for (int k = 0; k < (count >> 3); ++k) xw |= static_cast<uint64_t>(__ldg(in + 8 * u + k)) << (8 * k);
-        }
-      }
-      uint64_t w0 = 0, w1 = 0;
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int c = count - 16 * q;
-        if (c > 0) {
-          const int cq = c < kChunk ? c : kChunk;
-          uint32_t second = 0;
-          const XIn x{Op::kPackedInput, static_cast<uint32_t>(xw >> (16 * q)) & 0xFFFFu};
-          const uint32_t first = op.chunk(base + 16 * q, cq, vec && cq == kChunk, x, &second);
-          w0 |= static_cast<uint64_t>(first & low_mask(cq)) << (16 * q);
-          if constexpr (Op::kTwoOutputs) w1 |= static_cast<uint64_t>(second & low_mask(cq)) << (16 * q);
-        }
-      }
+  for_each_unit(units, [&](int64_t u) {
+    const int64_t base = u * 64;
+    const int count = static_cast<int>(n - base < 64 ? n - base : 64);
+    uint64_t xw = 0;  // the packed input's 64-bit word of this unit
+    if constexpr (Op::kPackedInput) {
+      const uint8_t* in = op.packed_input();
       if (vec && count == 64) {
-        reinterpret_cast<uint64_t*>(out0)[u] = w0;
-        if constexpr (Op::kTwoOutputs) reinterpret_cast<uint64_t*>(out1)[u] = w1;
+        xw = __ldg(reinterpret_cast<const unsigned long long*>(in) + u);
       } else {
-        const int bytes = count >> 3;
-        for (int k = 0; k < bytes; ++k) {
-          out0[8 * u + k] = static_cast<uint8_t>(w0 >> (8 * k));
-          if constexpr (Op::kTwoOutputs) out1[8 * u + k] = static_cast<uint8_t>(w1 >> (8 * k));
-        }
+        for (int k = 0; k < (count >> 3); ++k) xw |= static_cast<uint64_t>(__ldg(in + 8 * u + k)) << (8 * k);
       }
     }
-  }
+    uint64_t w0 = 0, w1 = 0;
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int c = count - 16 * q;
+      if (c > 0) {
+        const int cq = c < kChunk ? c : kChunk;
+        uint32_t second = 0;
+        const XIn x{Op::kPackedInput, static_cast<uint32_t>(xw >> (16 * q)) & 0xFFFFu};
+        const uint32_t first = op.chunk(base + 16 * q, cq, vec && cq == kChunk, x, &second);
+        w0 |= static_cast<uint64_t>(first & low_mask(cq)) << (16 * q);
+        if constexpr (Op::kTwoOutputs) w1 |= static_cast<uint64_t>(second & low_mask(cq)) << (16 * q);
+      }
+    }
+    if (vec && count == 64) {
+      reinterpret_cast<uint64_t*>(out0)[u] = w0;
+      if constexpr (Op::kTwoOutputs) reinterpret_cast<uint64_t*>(out1)[u] = w1;
+    } else {
+      const int bytes = count >> 3;
+      for (int k = 0; k < bytes; ++k) {
+        out0[8 * u + k] = static_cast<uint8_t>(w0 >> (8 * k));
+        if constexpr (Op::kTwoOutputs) out1[8 * u + k] = static_cast<uint8_t>(w1 >> (8 * k));
+      }
+    }
+  });
   op.end();
 }
 
@@ -490,22 +500,18 @@ __device__ __forceinline__ void run_packed_bytes(Op& op, uint8_t* out0, uint8_t*
                                                  int64_t channels, int64_t width) {
   op.begin();
   const int64_t units = rows * width;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t r = u / width;
-      const int64_t jb = u - r * width;
-      const int64_t c0 = 8 * jb;
-      const int count = static_cast<int>(channels - c0 < 8 ? channels - c0 : 8);
-      uint32_t second = 0;
-      XIn x{false, 0u};
-      if constexpr (Op::kPackedInput) x = XIn{true, static_cast<uint32_t>(__ldg(op.packed_input() + u))};
-      const uint32_t first = op.chunk(r * channels + c0, count, false, x, &second);
-      out0[u] = static_cast<uint8_t>(first & low_mask(count));
-      if constexpr (Op::kTwoOutputs) out1[u] = static_cast<uint8_t>(second & low_mask(count));
-    }
-  }
+  for_each_unit(units, [&](int64_t u) {
+    const int64_t r = u / width;
+    const int64_t jb = u - r * width;
+    const int64_t c0 = 8 * jb;
+    const int count = static_cast<int>(channels - c0 < 8 ? channels - c0 : 8);
+    uint32_t second = 0;
+    XIn x{false, 0u};
+    if constexpr (Op::kPackedInput) x = XIn{true, static_cast<uint32_t>(__ldg(op.packed_input() + u))};
+    const uint32_t first = op.chunk(r * channels + c0, count, false, x, &second);
+    out0[u] = static_cast<uint8_t>(first & low_mask(count));
+    if constexpr (Op::kTwoOutputs) out1[u] = static_cast<uint8_t>(second & low_mask(count));
+  });
   op.end();
 }
 

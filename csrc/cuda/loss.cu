@@ -54,29 +54,21 @@ __global__ void __launch_bounds__(256)
                         int64_t per_sample, unsigned long long* counts, bool vec) {
   Counter counter;
   counter.reset();
-  const int64_t units = (n + kChunk - 1) / kChunk;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * kChunk;
-      const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
-      const bool v = vec && count == kChunk;
-      uint32_t y = load_bits<kChunk>(x0, x0_dtype, base, count, v);
-      if (p_flip) y ^= load_bits<kChunk>(x, x_dtype, base, count, v);
-      y &= low_mask(count);
-      Cursor cur;
-      cur.init(base, per_sample);
-      if (base + count <= cur.next) {  // the whole chunk lies in one sample
-        counter.add(cur.sample, static_cast<unsigned>(__popc(y)), counts);
-      } else {
-        for (int j = 0; j < count; ++j) {
-          cur.advance(base + j);
-          counter.add(cur.sample, (y >> j) & 1u, counts);
-        }
+  for_each_chunk<kChunk>(n, vec, [&](int64_t base, int count, bool v) {
+    uint32_t y = load_bits<kChunk>(x0, x0_dtype, base, count, v);
+    if (p_flip) y ^= load_bits<kChunk>(x, x_dtype, base, count, v);
+    y &= low_mask(count);
+    Cursor cur;
+    cur.init(base, per_sample);
+    if (base + count <= cur.next) {  // the whole chunk lies in one sample
+      counter.add(cur.sample, static_cast<unsigned>(__popc(y)), counts);
+    } else {
+      for (int j = 0; j < count; ++j) {
+        cur.advance(base + j);
+        counter.add(cur.sample, (y >> j) & 1u, counts);
       }
     }
-  }
+  });
   counter.flush_warp(counts);
 }
 
@@ -110,54 +102,46 @@ template <int kGamma, bool kPFlip, bool kAux>
 __global__ void __launch_bounds__(256, 2) loss_kernel(LossParams p) {
   double acc = 0.0;
   const int64_t n = p.n;
-  const int64_t units = (n + kLossChunk - 1) / kLossChunk;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * kLossChunk;
-      const int count = static_cast<int>(n - base < kLossChunk ? n - base : kLossChunk);
-      const bool v = p.vec && count == kLossChunk;
-      float l[kLossChunk];
-      load_floats(p.logits, p.logits_dtype, base, count, v, l);
-      const uint32_t xb = load_bits<kLossChunk>(p.x, p.x_dtype, base, count, v);
-      const uint32_t x0b = load_bits<kLossChunk>(p.x0, p.x0_dtype, base, count, v);
-      float el[kLossChunk], gr[kLossChunk];
+  for_each_chunk<kLossChunk>(n, p.vec, [&](int64_t base, int count, bool v) {
+    float l[kLossChunk];
+    load_floats(p.logits, p.logits_dtype, base, count, v, l);
+    const uint32_t xb = load_bits<kLossChunk>(p.x, p.x_dtype, base, count, v);
+    const uint32_t x0b = load_bits<kLossChunk>(p.x0, p.x0_dtype, base, count, v);
+    float el[kLossChunk], gr[kLossChunk];
+#pragma unroll
+    for (int j = 0; j < kLossChunk; ++j) {
+      el[j] = 0.0f;
+      gr[j] = 0.0f;
+    }
+    // Runs of elements [j0, j1) of one sample (one LossRow each); usually the whole chunk.
+    Cursor cur;
+    cur.init(base, p.row_per);
+    int j0 = 0;
+    while (j0 < count) {
+      const int64_t left = cur.next - base;
+      const int j1 = left < count ? static_cast<int>(left) : count;
+      const math::LossRow row = loss_row(p, cur.sample);
 #pragma unroll
       for (int j = 0; j < kLossChunk; ++j) {
-        el[j] = 0.0f;
-        gr[j] = 0.0f;
-      }
-      // Runs of elements [j0, j1) of one sample (one LossRow each); usually the whole chunk.
-      Cursor cur;
-      cur.init(base, p.row_per);
-      int j0 = 0;
-      while (j0 < count) {
-        const int64_t left = cur.next - base;
-        const int j1 = left < count ? static_cast<int>(left) : count;
-        const math::LossRow row = loss_row(p, cur.sample);
-#pragma unroll
-        for (int j = 0; j < kLossChunk; ++j) {
-          if (j >= j0 && j < j1) {
-            float d;
-            el[j] = math::loss_element<kGamma, kPFlip, kAux>(l[j], static_cast<float>((xb >> j) & 1u),
-                                                             static_cast<float>((x0b >> j) & 1u), row, p.gamma,
-                                                             &d);
-            gr[j] = d * p.grad_scale;
-          }
+        if (j >= j0 && j < j1) {
+          float d;
+          el[j] = math::loss_element<kGamma, kPFlip, kAux>(l[j], static_cast<float>((xb >> j) & 1u),
+                                                           static_cast<float>((x0b >> j) & 1u), row, p.gamma,
+                                                           &d);
+          gr[j] = d * p.grad_scale;
         }
-        j0 = j1;
-        ++cur.sample;
-        cur.next += cur.per;
       }
-      if (p.grad != nullptr) store_floats(p.grad, base, count, v, gr);
-      if (p.none) {
-        store_floats(p.loss, base, count, v, el);
-      } else {
-        acc += static_cast<double>(pairwise_sum(el));  // fixed order, then float64 accumulation
-      }
+      j0 = j1;
+      ++cur.sample;
+      cur.next += cur.per;
     }
-  }
+    if (p.grad != nullptr) store_floats(p.grad, base, count, v, gr);
+    if (p.none) {
+      store_floats(p.loss, base, count, v, el);
+    } else {
+      acc += static_cast<double>(pairwise_sum(el));  // fixed order, then float64 accumulation
+    }
+  });
   if (!p.none) {  // uniform over the grid
     const double total = block_sum(acc);
     if (threadIdx.x == 0) p.partials[blockIdx.x] = total;

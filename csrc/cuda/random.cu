@@ -14,19 +14,12 @@ using detail::aligned16;
 
 __global__ void __launch_bounds__(256) uniform_kernel(float* out, int64_t n, const int64_t* rng, bool vec) {
   const Rng r = read_rng(rng);
-  const int64_t units = (n + kChunk - 1) / kChunk;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * kChunk;
-      const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
-      float v[kChunk];
+  for_each_chunk<kChunk>(n, vec, [&](int64_t base, int count, bool v) {
+    float vals[kChunk];
 #pragma unroll
-      for (int j = 0; j < kChunk; ++j) v[j] = j < count ? uniform(r, base + j) : 0.0f;
-      store_floats(out, base, count, vec && count == kChunk, v);
-    }
-  }
+    for (int j = 0; j < kChunk; ++j) vals[j] = j < count ? uniform(r, base + j) : 0.0f;
+    store_floats(out, base, count, v, vals);
+  });
 }
 
 // z = (u < p) over dense probabilities of any floating dtype.
@@ -57,27 +50,19 @@ __global__ void __launch_bounds__(256) quantize_kernel(const void* probs, int dt
                                                        bool deterministic, const int64_t* rng, T one, bool vec) {
   Rng r{0, 0};
   if (!deterministic) r = read_rng(rng);
-  const int64_t units = (n + kChunk - 1) / kChunk;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * kChunk;
-      const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
-      const bool v = vec && count == kChunk;
-      float p[kChunk];
-      load_floats(probs, dtype, base, count, v, p);
-      uint32_t z = 0;
+  for_each_chunk<kChunk>(n, vec, [&](int64_t base, int count, bool v) {
+    float p[kChunk];
+    load_floats(probs, dtype, base, count, v, p);
+    uint32_t z = 0;
 #pragma unroll
-      for (int j = 0; j < kChunk; ++j) {
-        if (j < count) {
-          const bool bit = deterministic ? p[j] > 0.5f : uniform(r, base + j) < p[j];
-          z |= static_cast<uint32_t>(bit) << j;
-        }
+    for (int j = 0; j < kChunk; ++j) {
+      if (j < count) {
+        const bool bit = deterministic ? p[j] > 0.5f : uniform(r, base + j) < p[j];
+        z |= static_cast<uint32_t>(bit) << j;
       }
-      store_values<T>(out, base, count, v, z, one);
     }
-  }
+    store_values<T>(out, base, count, v, z, one);
+  });
 }
 
 template <typename T>

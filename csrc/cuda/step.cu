@@ -116,29 +116,21 @@ struct SampleStepOp {
 };
 
 __global__ void __launch_bounds__(256, 2) posterior_kernel(StepCore core, float* out, int64_t n, bool vec) {
-  const int64_t units = (n + kChunk - 1) / kChunk;
-  const WarpRange range = warp_range(units);
-  for (int64_t u0 = range.begin; u0 < range.end; u0 += 32) {
-    const int64_t u = u0 + lane_id();
-    if (u < range.end) {
-      const int64_t base = u * kChunk;
-      const int count = static_cast<int>(n - base < kChunk ? n - base : kChunk);
-      const bool v = vec && count == kChunk;
-      float s[kChunk];  // sigmoid(l)
-      const uint32_t x = core.prepare<false>(base, count, v, s);
-      Cursor cur;
-      cur.init(base, core.coef_per);
-      math::StepCoef k = load_step_coef(core.coef_row(cur.sample));
+  for_each_chunk<kChunk>(n, vec, [&](int64_t base, int count, bool v) {
+    float s[kChunk];  // sigmoid(l)
+    const uint32_t x = core.prepare<false>(base, count, v, s);
+    Cursor cur;
+    cur.init(base, core.coef_per);
+    math::StepCoef k = load_step_coef(core.coef_row(cur.sample));
 #pragma unroll
-      for (int j = 0; j < kChunk; ++j) {
-        if (j < count) {
-          if (cur.advance(base + j)) k = load_step_coef(core.coef_row(cur.sample));
-          s[j] = math::posterior_value(s[j], ((x >> j) & 1u) != 0, k, core.p_flip);
-        }
+    for (int j = 0; j < kChunk; ++j) {
+      if (j < count) {
+        if (cur.advance(base + j)) k = load_step_coef(core.coef_row(cur.sample));
+        s[j] = math::posterior_value(s[j], ((x >> j) & 1u) != 0, k, core.p_flip);
       }
-      store_floats(out, base, count, v, s);
     }
-  }
+    store_floats(out, base, count, v, s);
+  });
 }
 
 void check_float_dtype(DType dtype, const char* what, const char* fn) {
