@@ -17,11 +17,11 @@ std::atomic<int> g_num_threads{0};
 bool supports(const KernelTable& table) {
 #if BLKIT_CPU_MULTI_ISA
   if (&table == &avx512::kKernels) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512dq");
   }
-  if (&table == &avx2::kKernels) return __builtin_cpu_supports("avx2");
+  if (&table == &avx2::kKernels) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
   return &table == &generic::kKernels;
 }

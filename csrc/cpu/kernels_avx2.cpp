@@ -11,7 +11,7 @@
 
 #if BLKIT_CPU_MULTI_ISA
 #pragma GCC push_options
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,fma")
 #define BLKIT_ISA_LEVEL 2
 #define BLKIT_ISA_NS avx2
 #define BLKIT_ISA_NAME "avx2"

@@ -15,7 +15,7 @@
 // GCC 12 warns inside its own avx512fintrin.h (_mm512_set1_epi64 uses an undefined vector on purpose).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC target("avx2,avx512f,avx512vl,avx512bw,avx512dq")
+#pragma GCC target("avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")
 #define BLKIT_ISA_LEVEL 3
 #define BLKIT_ISA_NS avx512
 #define BLKIT_ISA_NAME "avx512"

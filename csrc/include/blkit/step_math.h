@@ -1,13 +1,14 @@
 // Element-wise math of the sampling step and the training loss (DESIGN §1.3-1.4), float32.
 //
 // Shared by the CPU kernels (csrc/cpu) and, later, the CUDA kernels: every function is
-// BLKIT_HOST_DEVICE inline, uses only +, -, *, /, comparisons, selects and bit casts (no libm calls,
-// no std::), so that the C++ compiler can vectorize loops over it and nvcc can compile it for the
-// device. exp/log are polynomial approximations written here (max error ~2 ulp on the ranges used,
-// checked by csrc/tests/test_step_math.cpp); they give the same bits on every backend that uses them,
-// as long as the compiler does not contract a*b+c into an FMA (CPU: no -ffp-contract=fast;
-// CUDA: compile with --fmad=false or accept differences at the rounding level, which the
-// sample_step contract allows).
+// BLKIT_HOST_DEVICE inline, uses only +, -, *, /, fused multiply-adds (fmadd), comparisons, selects and
+// bit casts (no other libm calls, no std::), so that the C++ compiler can vectorize loops over it and
+// nvcc can compile it for the device. exp/log are polynomial approximations written here (max error
+// ~2 ulp on the ranges used, checked by csrc/tests/test_step_math.cpp); they give the same bits on every
+// backend that uses them, as long as the compiler does not contract other a*b+c into FMAs (CPU: no
+// -ffp-contract=fast; CUDA: compile with --fmad=false or accept differences at the rounding level, which
+// the sample_step contract allows). An explicit fmadd rounds once on every target (one instruction where
+// the target has FMA, glibc's exact fmaf elsewhere), so it keeps the bits identical across instruction sets.
 #pragma once
 
 #include <stdint.h>
@@ -58,6 +59,15 @@ BLKIT_MATH_FN float half_to_float(uint16_t h) {
 // bfloat16 -> float32 (the top half of a float32), exact.
 BLKIT_MATH_FN float bfloat16_to_float(uint16_t b) { return float_from_bits(static_cast<uint32_t>(b) << 16); }
 
+// a * b + c rounded once (IEEE fused multiply-add).
+BLKIT_MATH_FN float fmadd(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return __builtin_fmaf(a, b, c);
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------
 // exp, log, sigmoid
 // ---------------------------------------------------------------------------------------------
@@ -78,19 +88,19 @@ BLKIT_MATH_FN float exp_f32(float x) {
   x = x < detail::kExpMin ? detail::kExpMin : x;
   // t = magic + n with n = round(x / ln2): the low mantissa bits of t hold n (no float->int conversion,
   // so NaN stays well-defined: it propagates through p).
-  const float t = x * detail::kLog2e + detail::kRoundMagic;
+  const float t = fmadd(x, detail::kLog2e, detail::kRoundMagic);
   const float n = t - detail::kRoundMagic;
   const uint32_t ni = bits_from_float(t) - bits_from_float(detail::kRoundMagic);  // n mod 2**32
-  float r = x - n * detail::kLn2Hi;
-  r = r - n * detail::kLn2Lo;
+  float r = fmadd(n, -detail::kLn2Hi, x);  // Cody-Waite: ln 2 in two parts
+  r = fmadd(n, -detail::kLn2Lo, r);
   float p = 1.98412698e-4f;  // 1/5040
-  p = p * r + 1.38888889e-3f;  // 1/720
-  p = p * r + 8.33333333e-3f;  // 1/120
-  p = p * r + 4.16666667e-2f;  // 1/24
-  p = p * r + 1.66666667e-1f;  // 1/6
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  p = fmadd(p, r, 1.38888889e-3f);  // 1/720
+  p = fmadd(p, r, 8.33333333e-3f);  // 1/120
+  p = fmadd(p, r, 4.16666667e-2f);  // 1/24
+  p = fmadd(p, r, 1.66666667e-1f);  // 1/6
+  p = fmadd(p, r, 0.5f);
+  p = fmadd(p, r, 1.0f);
+  p = fmadd(p, r, 1.0f);
   return p * float_from_bits((ni + 127u) << 23);  // p * 2**n
 }
 
@@ -100,10 +110,10 @@ BLKIT_MATH_FN float log1p_reduced(float f) {
   const float s = f / (2.0f + f);
   const float z = s * s;
   float p = 9.09090909e-2f;  // 1/11
-  p = p * z + 1.11111111e-1f;  // 1/9
-  p = p * z + 1.42857143e-1f;  // 1/7
-  p = p * z + 2.0e-1f;         // 1/5
-  p = p * z + 3.33333333e-1f;  // 1/3
+  p = fmadd(p, z, 1.11111111e-1f);  // 1/9
+  p = fmadd(p, z, 1.42857143e-1f);  // 1/7
+  p = fmadd(p, z, 2.0e-1f);         // 1/5
+  p = fmadd(p, z, 3.33333333e-1f);  // 1/3
   const float s2 = s + s;
   return s2 + s2 * (z * p);
 }
@@ -168,22 +178,22 @@ BLKIT_MATH_FN float step_posterior(float s, bool x, const StepCoef& k, bool p_fl
 }
 
 // The bit (u < pi) of a step t' >= 1 without divisions, from e = exp(-l) (so s = 1 / (1 + e)):
-// numerator and denominator of pi are scaled by 1 + e = 1 / s (> 0), and u < n / d is tested as u d < n
-// (d > 0). Agrees with u < pi except where u lies within float rounding of pi; it decides fewer draws
-// differently from the float64 pi than u < step_posterior(sigmoid(l), ...) (checked in
-// csrc/tests/test_step_math.cpp), which rounds s, 1 - s and pi.
+// numerator and denominator of pi are scaled by 1 + e = 1 / s (> 0), and u < n / d is tested as
+// n - u d > 0 with one rounding (d > 0), so the sign is that of the exact n - u d for the float n and d.
+// Agrees with u < pi except where u lies within float rounding of pi; it decides fewer draws differently
+// from the float64 pi than u < step_posterior(sigmoid(l), ...) (checked in csrc/tests/test_step_math.cpp),
+// which rounds s, 1 - s and pi.
 BLKIT_MATH_FN bool step_sample(float e, bool x, float u, const StepCoef& k, bool p_flip) {
-  const float q = 1.0f + e;
   if (p_flip) {
-    const float num = k.c0 + k.c1 * q;  // (a s + b0) / s
-    const float den = k.c2 + k.c3 * q;  // (c s + d) / s
-    return u * den < (x ? den - num : num);
+    const float num = fmadd(k.c1, e, k.c0 + k.c1);  // (a s + b0) / s = a + b0 (1 + e)
+    const float den = fmadd(k.c3, e, k.c2 + k.c3);  // (c s + d) / s
+    return fmadd(-u, den, x ? den - num : num) > 0.0f;
   }
-  const float a1 = k.c0 + k.c1 * q;      // (k' s + b') / s
-  const float a0 = k.c0 * e + k.c1 * q;  // (k' (1 - s) + b') / s
+  const float a1 = fmadd(k.c1, e, k.c0 + k.c1);  // (k' s + b') / s = k' + b' (1 + e)
+  const float a0 = fmadd(k.c0 + k.c1, e, k.c1);  // (k' (1 - s) + b') / s = k' e + b' (1 + e)
   const float n1 = a1 * (x ? k.c2 : k.c3);
   const float n0 = a0 * (x ? k.c3 : k.c2);
-  return u * (n1 + n0) < n1;
+  return fmadd(-u, n1 + n0, n1) > 0.0f;
 }
 
 // The output of posterior(): phat at the last step, pi otherwise.
