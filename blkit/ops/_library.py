@@ -1,7 +1,12 @@
 """One torch.library schema per op, its fake (meta) implementation and autograd.
 
-The body of every custom op looks the implementation up in the backend registry by the backend name
-that the API layer resolved (validation happens once, before, in ``blkit.ops``). Shapes:
+Every op is one dispatcher op ``torch.ops.blkit.<name>`` with a single Python kernel for every device
+(CompositeExplicitAutograd) that looks the implementation up in the backend registry by the backend name
+the API layer resolved (validation happens once, before, in ``blkit.ops``); the differentiable ops register
+their backward with ``torch.library.register_autograd``, the others let autograd fall through. These are the low-level
+``torch.library.Library`` definitions rather than ``torch.library.custom_op``: the latter wraps every call
+in a Python autograd layer and a dynamo-disable frame, which cost as much as a CPU kernel on small inputs
+and several times more with cold caches after a large kernel (docs/benchmarks.md). Shapes:
   rng     int64 [2]: (seed, offset) on the data's device, so a captured CUDA graph can be re-seeded
   coef    float32 [R, K]: per-sample step coefficients, R = 1 (one step for all) or R = batch
 """
@@ -10,9 +15,28 @@ import torch
 
 from .. import _registry
 
+_LIB = torch.library.Library("blkit", "DEF")
 
-def _dispatch(op: str, backend: str, *args):
-    return _registry.lookup(op, backend)(*args)
+
+def _define(schema: str, fake, backward=None, setup_context=None):
+    """Defines ``blkit::<schema>``, whose last argument is the backend name, and returns its overload.
+
+    Without ``backward`` the op is declared not differentiable (autograd falls through: its outputs never
+    require grad), which is right for ops whose outputs are bits or counts.
+    """
+    name = schema.split("(", 1)[0]
+    _LIB.define(schema)
+
+    def kernel(*args):
+        return _registry.lookup(name, args[-1])(*args[:-1])
+
+    _LIB.impl(name, kernel, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"blkit::{name}", fake, lib=_LIB)
+    if backward is None:
+        _LIB.impl(name, torch.library.fallthrough_kernel, "Autograd")
+    else:
+        torch.library.register_autograd(f"blkit::{name}", backward, setup_context=setup_context, lib=_LIB)
+    return getattr(torch.ops.blkit, name).default
 
 
 def _packed_width(num_bits: int) -> int:
@@ -20,153 +44,95 @@ def _packed_width(num_bits: int) -> int:
 
 
 # --- bits ---------------------------------------------------------------------------------------
-@torch.library.custom_op("blkit::pack_bits", mutates_args=())
-def pack_bits(bits: torch.Tensor, backend: str) -> torch.Tensor:
-    return _dispatch("pack_bits", backend, bits)
-
-
-@pack_bits.register_fake
-def _(bits, backend):
+def _pack_bits_fake(bits, backend):
     return bits.new_empty((*bits.shape[:-1], _packed_width(bits.shape[-1])), dtype=torch.uint8)
 
 
-@torch.library.custom_op("blkit::unpack_bits", mutates_args=())
-def unpack_bits(packed: torch.Tensor, num_bits: int, dtype: torch.dtype, backend: str) -> torch.Tensor:
-    return _dispatch("unpack_bits", backend, packed, num_bits, dtype)
+pack_bits = _define("pack_bits(Tensor bits, str backend) -> Tensor", _pack_bits_fake)
 
 
-@unpack_bits.register_fake
-def _(packed, num_bits, dtype, backend):
+def _unpack_bits_fake(packed, num_bits, dtype, backend):
     return packed.new_empty((*packed.shape[:-1], num_bits), dtype=dtype)
 
 
-@torch.library.custom_op("blkit::xor_bits", mutates_args=())
-def xor_bits(a: torch.Tensor, b: torch.Tensor, backend: str) -> torch.Tensor:
-    return _dispatch("xor_bits", backend, a, b)
+unpack_bits = _define("unpack_bits(Tensor packed, int num_bits, ScalarType dtype, str backend) -> Tensor",
+                      _unpack_bits_fake)
 
 
-@xor_bits.register_fake
-def _(a, b, backend):
+def _xor_bits_fake(a, b, backend):
     return a.new_empty(a.shape, dtype=a.dtype if a.dtype in (torch.bool, torch.uint8) else torch.uint8)
 
 
-@torch.library.custom_op("blkit::popcount", mutates_args=())
-def popcount(packed: torch.Tensor, dim: int, backend: str) -> torch.Tensor:
-    return _dispatch("popcount", backend, packed, dim)
+xor_bits = _define("xor_bits(Tensor a, Tensor b, str backend) -> Tensor", _xor_bits_fake)
 
 
-@popcount.register_fake
-def _(packed, dim, backend):
+def _popcount_fake(packed, dim, backend):
     shape = list(packed.shape)
     del shape[dim]
     return packed.new_empty(shape, dtype=torch.int64)
 
 
+popcount = _define("popcount(Tensor packed, int dim, str backend) -> Tensor", _popcount_fake)
+
+
 # --- random -------------------------------------------------------------------------------------
-@torch.library.custom_op("blkit::bernoulli", mutates_args=())
-def bernoulli(probs: torch.Tensor, rng: torch.Tensor, packed: bool, backend: str) -> torch.Tensor:
-    return _dispatch("bernoulli", backend, probs, rng, packed)
-
-
-@bernoulli.register_fake
-def _(probs, rng, packed, backend):
+def _bernoulli_fake(probs, rng, packed, backend):
     last = _packed_width(probs.shape[-1]) if packed else probs.shape[-1]
     return probs.new_empty((*probs.shape[:-1], last), dtype=torch.uint8)
 
 
-@torch.library.custom_op("blkit::q_sample", mutates_args=())
-def q_sample(
-    x0: torch.Tensor, coef: torch.Tensor, rng: torch.Tensor, packed: bool, backend: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _dispatch("q_sample", backend, x0, coef, rng, packed)
+bernoulli = _define("bernoulli(Tensor probs, Tensor rng, bool packed, str backend) -> Tensor", _bernoulli_fake)
 
 
-@q_sample.register_fake
-def _(x0, coef, rng, packed, backend):
+def _q_sample_fake(x0, coef, rng, packed, backend):
     last = _packed_width(x0.shape[-1]) if packed else x0.shape[-1]
     shape = (*x0.shape[:-1], last)
     flips = x0.new_empty((x0.shape[0],), dtype=torch.int64)
     return x0.new_empty(shape, dtype=torch.uint8), x0.new_empty(shape, dtype=torch.uint8), flips
 
 
-@torch.library.custom_op("blkit::posterior", mutates_args=())
-def posterior(
-    logits: torch.Tensor,
-    x_t: torch.Tensor,
-    coef: torch.Tensor,
-    temperature: float,
-    p_flip: bool,
-    uncond_logits: torch.Tensor | None,
-    guidance_scale: float,
-    packed: bool,
-    backend: str,
-) -> torch.Tensor:
-    return _dispatch(
-        "posterior", backend, logits, x_t, coef, temperature, p_flip, uncond_logits, guidance_scale, packed
-    )
+q_sample = _define("q_sample(Tensor x0, Tensor coef, Tensor rng, bool packed, str backend) -> (Tensor, Tensor, Tensor)",
+                   _q_sample_fake)
 
 
-@posterior.register_fake
-def _(logits, x_t, coef, temperature, p_flip, uncond_logits, guidance_scale, packed, backend):
+def _posterior_fake(logits, x_t, coef, temperature, p_flip, uncond_logits, guidance_scale, packed, backend):
     return logits.new_empty(logits.shape, dtype=torch.float32)
 
 
-@torch.library.custom_op("blkit::sample_step", mutates_args=())
-def sample_step(
-    logits: torch.Tensor,
-    x_t: torch.Tensor,
-    coef: torch.Tensor,
-    rng: torch.Tensor,
-    temperature: float,
-    p_flip: bool,
-    uncond_logits: torch.Tensor | None,
-    guidance_scale: float,
-    mask: torch.Tensor | None,
-    known: torch.Tensor | None,
-    packed: bool,
-    backend: str,
-) -> torch.Tensor:
-    return _dispatch(
-        "sample_step", backend, logits, x_t, coef, rng, temperature, p_flip, uncond_logits, guidance_scale,
-        mask, known, packed,
-    )
+def _posterior_backward(ctx, grad):
+    raise RuntimeError("blkit.ops.posterior is not differentiable; train through blkit.ops.diffusion_loss")
 
 
-@sample_step.register_fake
-def _(logits, x_t, coef, rng, temperature, p_flip, uncond_logits, guidance_scale, mask, known, packed, backend):
+posterior = _define(
+    "posterior(Tensor logits, Tensor x_t, Tensor coef, float temperature, bool p_flip, Tensor? uncond_logits, "
+    "float guidance_scale, bool packed, str backend) -> Tensor",
+    _posterior_fake,
+    _posterior_backward,
+    lambda ctx, inputs, output: None,
+)
+
+
+def _sample_step_fake(logits, x_t, coef, rng, temperature, p_flip, uncond_logits, guidance_scale, mask, known, packed,
+                      backend):
     return x_t.new_empty(x_t.shape, dtype=torch.uint8)
 
 
+sample_step = _define(
+    "sample_step(Tensor logits, Tensor x_t, Tensor coef, Tensor rng, float temperature, bool p_flip, "
+    "Tensor? uncond_logits, float guidance_scale, Tensor? mask, Tensor? known, bool packed, str backend) -> Tensor",
+    _sample_step_fake,
+)
+
+
 # --- loss (value and d loss / d logits in one call) ---------------------------------------------
-@torch.library.custom_op("blkit::diffusion_loss", mutates_args=())
-def diffusion_loss(
-    logits: torch.Tensor,
-    x_t: torch.Tensor,
-    x0: torch.Tensor,
-    coef: torch.Tensor,
-    p_flip: bool,
-    balance: bool,
-    gamma: float,
-    aux_weight: float,
-    reduction: str,
-    need_grad: bool,
-    backend: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns (loss, grad): grad = d loss / d logits in float32 (for reduction="none" the element-wise
-    derivative), or an empty tensor when need_grad is False."""
-    return _dispatch(
-        "diffusion_loss", backend, logits, x_t, x0, coef, p_flip, balance, gamma, aux_weight, reduction,
-        need_grad,
-    )
-
-
-@diffusion_loss.register_fake
-def _(logits, x_t, x0, coef, p_flip, balance, gamma, aux_weight, reduction, need_grad, backend):
+def _diffusion_loss_fake(logits, x_t, x0, coef, p_flip, balance, gamma, aux_weight, reduction, need_grad, backend):
     loss_shape = logits.shape if reduction == "none" else ()
     grad_shape = logits.shape if need_grad else (0,)
     return logits.new_empty(loss_shape, dtype=torch.float32), logits.new_empty(grad_shape, dtype=torch.float32)
 
 
+# Returns (loss, grad): grad = d loss / d logits in float32 (for reduction="none" the element-wise derivative), or an
+# empty tensor when need_grad is False.
 def _loss_setup_context(ctx, inputs, output):
     ctx.save_for_backward(output[1])
     ctx.logits_dtype = inputs[0].dtype
@@ -178,22 +144,23 @@ def _loss_backward(ctx, grad_loss, _grad_of_grad):
     return grad_logits, None, None, None, None, None, None, None, None, None, None
 
 
-diffusion_loss.register_autograd(_loss_backward, setup_context=_loss_setup_context)
+diffusion_loss = _define(
+    "diffusion_loss(Tensor logits, Tensor x_t, Tensor x0, Tensor coef, bool p_flip, bool balance, float gamma, "
+    "float aux_weight, str reduction, bool need_grad, str backend) -> (Tensor, Tensor)",
+    _diffusion_loss_fake,
+    _loss_backward,
+    _loss_setup_context,
+)
 
 
 # --- straight-through quantizer -----------------------------------------------------------------
-@torch.library.custom_op("blkit::binary_quantize", mutates_args=())
-def binary_quantize(probs: torch.Tensor, rng: torch.Tensor, deterministic: bool, backend: str) -> torch.Tensor:
-    return _dispatch("binary_quantize", backend, probs, rng, deterministic)
-
-
-@binary_quantize.register_fake
-def _(probs, rng, deterministic, backend):
-    return torch.empty_like(probs)
-
-
 def _quantize_backward(ctx, grad):
     return grad, None, None, None  # straight-through: d z / d p = identity
 
 
-binary_quantize.register_autograd(_quantize_backward, setup_context=lambda ctx, inputs, output: None)
+binary_quantize = _define(
+    "binary_quantize(Tensor probs, Tensor rng, bool deterministic, str backend) -> Tensor",
+    lambda probs, rng, deterministic, backend: torch.empty_like(probs),
+    _quantize_backward,
+    lambda ctx, inputs, output: None,
+)

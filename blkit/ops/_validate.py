@@ -6,10 +6,13 @@ eager mode; on CUDA tensors they would cost a host synchronisation per call, so 
 traces or a CUDA graph is captured; the step tables are then indexed with clamped steps, so a bad value
 gives a wrong step, never an out-of-bounds access.
 """
+import array
 import math
 import numbers
 
 import torch
+
+from ..schedule import NoiseSchedule
 
 LOGIT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -75,17 +78,19 @@ def flag(x, name: str) -> bool:
 
 
 def integer(x, name: str, low=None, high=None) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
-    x = int(x)
+    if type(x) is not int:  # exact int first: the ABC check below costs a microsecond per call
+        if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+        x = int(x)
     if (low is not None and x < low) or (high is not None and x > high):
         raise ValueError(f"{name} must be in [{low}, {high}], got {x}")
     return x
 
 
 def real(x, name: str, *, positive=False, nonnegative=False) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a float, got {type(x).__name__}")
+    if type(x) is not float and type(x) is not int:
+        if isinstance(x, bool) or not isinstance(x, numbers.Real):
+            raise TypeError(f"{name} must be a float, got {type(x).__name__}")
     x = float(x)
     if not math.isfinite(x):
         raise ValueError(f"{name} must be finite, got {x}")
@@ -103,8 +108,6 @@ def choice(x, name: str, options) -> str:
 
 
 def schedule(s, name: str = "schedule"):
-    from ..schedule import NoiseSchedule
-
     if not isinstance(s, NoiseSchedule):
         raise TypeError(f"{name} must be a blkit.NoiseSchedule, got {type(s).__name__}")
     return s
@@ -147,6 +150,8 @@ def step_order(t, t_prev) -> None:
 
 def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
     """int64 [2] (seed, offset) on ``device``. Python ints: seed in [0, 2**64), offset + numel <= 2**64."""
+    if type(seed) is int and type(offset) is int and 0 <= seed < _U64 and 0 <= offset and offset + numel <= _U64:
+        return host_to_device([_signed(seed), _signed(offset)], torch.int64, device)  # the common case, first
     if isinstance(seed, torch.Tensor):
         if seed.dtype != torch.int64 or seed.numel() != 1:
             raise TypeError(
@@ -184,6 +189,8 @@ def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
 def host_to_device(values, dtype, device) -> torch.Tensor:
     """A small tensor from host values, copied to an accelerator without blocking the host (pinned memory)."""
     device = torch.device(device)
+    if device.type == "cpu" and dtype == torch.int64 and not torch.compiler.is_compiling():
+        return torch.frombuffer(array.array("q", values), dtype=torch.int64)  # a quarter of torch.tensor's cost
     if device.type != "cuda" or torch.compiler.is_compiling():
         return torch.tensor(values, dtype=dtype, device=device)
     return torch.tensor(values, dtype=dtype).pin_memory().to(device, non_blocking=True)
