@@ -41,7 +41,7 @@ def _cached(build, schedule, device, *args):
     host-to-device copies. Tensor steps (per sample) are computed on their device every call."""
     if any(isinstance(a, torch.Tensor) for a in args) or torch.compiler.is_compiling():
         return build(schedule, *args, device)
-    key = (build.__name__, schedule.num_steps, schedule.kind, torch.device(device), *args)
+    key = (build.__name__, schedule.num_steps, schedule.kind, device, *args)
     table = _CACHE.get(key)
     if table is None:
         if len(_CACHE) >= _CACHE_LIMIT:

@@ -188,10 +188,12 @@ def rng_state(seed, offset, numel: int, device) -> torch.Tensor:
 
 def host_to_device(values, dtype, device) -> torch.Tensor:
     """A small tensor from host values, copied to an accelerator without blocking the host (pinned memory)."""
-    device = torch.device(device)
-    if device.type == "cpu" and dtype == torch.int64 and not torch.compiler.is_compiling():
+    if not isinstance(device, torch.device):
+        device = torch.device(device)
+    compiling = torch.compiler.is_compiling()
+    if device.type == "cpu" and dtype == torch.int64 and not compiling:
         return torch.frombuffer(array.array("q", values), dtype=torch.int64)  # a quarter of torch.tensor's cost
-    if device.type != "cuda" or torch.compiler.is_compiling():
+    if device.type != "cuda" or compiling:
         return torch.tensor(values, dtype=dtype, device=device)
     return torch.tensor(values, dtype=dtype).pin_memory().to(device, non_blocking=True)
 
