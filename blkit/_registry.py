@@ -13,7 +13,7 @@ DEVICE_PREFERENCE = {
 BACKEND_NAMES = ("reference", "cpu", "triton", "cuda")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class BackendInfo:
     name: str
     devices: tuple  # device types whose tensors this backend accepts
@@ -22,8 +22,23 @@ class BackendInfo:
     how_to_enable: str = ""
 
 
-_BACKENDS: dict = {}
-_IMPLS: dict = {}
+_RESOLVED: dict = {}  # (op, backend, device_type) -> backend name, for the combinations that resolved
+
+
+class _Forgetful(dict):
+    """A registry table: any change forgets the cached resolutions (tests swap entries with monkeypatch)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        _RESOLVED.clear()
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        _RESOLVED.clear()
+
+
+_BACKENDS: dict = _Forgetful()  # name -> BackendInfo
+_IMPLS: dict = _Forgetful()  # (op, backend) -> implementation
 
 
 def declare_backend(info: BackendInfo) -> None:
@@ -58,6 +73,14 @@ def all_backends() -> dict:
 
 def resolve(op: str, backend, device_type: str) -> str:
     """The backend that runs ``op`` for tensors on ``device_type``; raises a clear error when impossible."""
+    key = (op, backend, device_type)
+    name = _RESOLVED.get(key) if isinstance(backend, (str, type(None))) else None
+    if name is None:
+        name = _RESOLVED[key] = _resolve(op, backend, device_type)
+    return name
+
+
+def _resolve(op: str, backend, device_type: str) -> str:
     if backend is None:
         for name in DEVICE_PREFERENCE.get(device_type, ("reference",)):
             info = _BACKENDS.get(name)

@@ -302,6 +302,17 @@ def test_backend_that_cannot_run_cpu_tensors_is_explained(name):
     assert "enable" in message.lower() or "supports" in message, message
 
 
+def test_backend_resolution_follows_registry_changes(monkeypatch):
+    """Resolutions are cached per (op, backend, device); a changed registry entry must not be masked by the cache."""
+    assert _registry.resolve("pack_bits", "reference", "cpu") == "reference"  # cached now
+    monkeypatch.setitem(_registry._BACKENDS, "reference", _registry.BackendInfo(
+        "reference", devices=("cpu",), available=False, reason="switched off by this test"))
+    with pytest.raises(ValueError, match="switched off by this test"):
+        ops.pack_bits(bits(), backend="reference")
+    monkeypatch.undo()
+    assert ops.pack_bits(bits(), backend="reference").dtype == torch.uint8
+
+
 # --- no corrupted state --------------------------------------------------------------------------------------------
 
 def _valid_calls():

@@ -58,7 +58,7 @@ def same_device(ref: torch.Tensor, ref_name: str, **others) -> None:
 
 
 def same_shape(x: torch.Tensor, name: str, shape, ref_name: str) -> None:
-    if tuple(x.shape) != tuple(shape):
+    if x.shape != shape:  # torch.Size compares equal to a tuple of the same ints
         raise ValueError(f"{name} must have shape {tuple(shape)} like {ref_name}, got {tuple(x.shape)}")
 
 
