@@ -94,6 +94,28 @@ def test_loss_no_grad_path(target):
     assert not a.requires_grad and torch.equal(a, b)
 
 
+def test_loss_backward_retained_graph_and_scaled_seed(target):
+    """Backward twice through a retained graph accumulates (the saved derivative stays private), a seed of 2.5
+    scales the gradient, and a loss that is only one term of a sum still gets its gradient."""
+    target.require("diffusion_loss")
+    schedule = blkit.NoiseSchedule(64)
+    logits, x_t, x0, t = (v.to(target.device) for v in _batch())
+    logits.requires_grad_()
+    loss = ops.diffusion_loss(logits, x_t, x0, t, schedule, backend=target.backend)
+    loss.backward(retain_graph=True)
+    once = logits.grad.clone()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    torch.testing.assert_close(logits.grad, 3 * once, rtol=1e-6, atol=0)
+    logits.grad = None
+    (2.5 * ops.diffusion_loss(logits, x_t, x0, t, schedule, backend=target.backend)).backward()
+    torch.testing.assert_close(logits.grad, 2.5 * once, rtol=1e-6, atol=0)
+    logits.grad = None
+    other = logits.detach().clone().requires_grad_()
+    (ops.diffusion_loss(logits, x_t, x0, t, schedule, backend=target.backend) + other.sum()).backward()
+    torch.testing.assert_close(logits.grad, once, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("options", OPTIONS, ids=_option_id)
 def test_loss_agrees_with_reference_program(options):
     """blkit.ops and the authors' loss agree within 1e-5 relative for every option."""

@@ -136,10 +136,15 @@ def _diffusion_loss_fake(logits, x_t, x0, coef, p_flip, balance, gamma, aux_weig
 def _loss_setup_context(ctx, inputs, output):
     ctx.save_for_backward(output[1])
     ctx.logits_dtype = inputs[0].dtype
+    ctx.set_materialize_grads(False)  # the derivative output never receives a gradient: no zero tensor for it
 
 
 def _loss_backward(ctx, grad_loss, _grad_of_grad):
     (dloss_dlogits,) = ctx.saved_tensors
+    if grad_loss is None:
+        return (None,) * 11
+    # (returning the saved derivative itself when grad_loss is 1 would let autograd adopt its storage as .grad, and a
+    # retained graph would then see it accumulated into: the multiply keeps the saved tensor private)
     grad_logits = (grad_loss * dloss_dlogits).to(ctx.logits_dtype)
     return grad_logits, None, None, None, None, None, None, None, None, None, None
 
