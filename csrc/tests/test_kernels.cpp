@@ -230,6 +230,9 @@ void check_step(const Shape& s, const StepCase& k, uint64_t seed, uint64_t offse
       float v = rng.normal() * scale;
       if (i % 17 == 3) v = 0.0f;
       if (i % 29 == 5) v = 1e-9f;
+      // around and far beyond exp's clamp (|x| = 87.3 / 88.3), finite in every logits dtype
+      if (i % 31 == 7) v = (i % 2 ? 1.0f : -1.0f) * static_cast<float>(80 + i % 41);
+      if (i % 53 == 9) v = (i % 2 ? 1.0f : -1.0f) * 1e4f;
       if (k.logits_dtype == cpu::kFloat32) {
         memcpy(raw.data() + 4 * i, &v, 4);
       } else if (k.logits_dtype == cpu::kFloat16) {

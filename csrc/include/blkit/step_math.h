@@ -78,6 +78,9 @@ constexpr float kLn2Lo = -2.12194440054690583e-4f;  // ln 2 - kLn2Hi
 constexpr float kRoundMagic = 12582912.0f;         // 1.5 * 2**23: (t + magic) - magic rounds t to an integer
 constexpr float kExpMax = 88.3f;                   // exp(88.3) < FLT_MAX, n <= 127
 constexpr float kExpMin = -87.3f;                  // exp(-87.3) > FLT_MIN, n >= -126
+// Degree-7 Taylor polynomial of e**r (Horner, highest coefficient first): 1/7!, 1/6!, ..., 1/2, 1, 1.
+constexpr float kExp7 = 1.98412698e-4f, kExp6 = 1.38888889e-3f, kExp5 = 8.33333333e-3f, kExp4 = 4.16666667e-2f,
+                kExp3 = 1.66666667e-1f, kExp2 = 0.5f;
 }  // namespace detail
 
 // e**x in float32. x is clamped to [-87.3, 88.3] (results stay normal: exp(-87.3) ~ 1.2e-38,
@@ -93,12 +96,11 @@ BLKIT_MATH_FN float exp_f32(float x) {
   const uint32_t ni = bits_from_float(t) - bits_from_float(detail::kRoundMagic);  // n mod 2**32
   float r = fmadd(n, -detail::kLn2Hi, x);  // Cody-Waite: ln 2 in two parts
   r = fmadd(n, -detail::kLn2Lo, r);
-  float p = 1.98412698e-4f;  // 1/5040
-  p = fmadd(p, r, 1.38888889e-3f);  // 1/720
-  p = fmadd(p, r, 8.33333333e-3f);  // 1/120
-  p = fmadd(p, r, 4.16666667e-2f);  // 1/24
-  p = fmadd(p, r, 1.66666667e-1f);  // 1/6
-  p = fmadd(p, r, 0.5f);
+  float p = fmadd(detail::kExp7, r, detail::kExp6);
+  p = fmadd(p, r, detail::kExp5);
+  p = fmadd(p, r, detail::kExp4);
+  p = fmadd(p, r, detail::kExp3);
+  p = fmadd(p, r, detail::kExp2);
   p = fmadd(p, r, 1.0f);
   p = fmadd(p, r, 1.0f);
   return p * float_from_bits((ni + 127u) << 23);  // p * 2**n
