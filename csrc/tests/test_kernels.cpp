@@ -404,7 +404,7 @@ void check_loss(const Shape& s, const LossCase& c, Rng& rng, std::vector<LossRes
   for (int64_t i = 0; i < n; ++i) {
     l[static_cast<size_t>(i)] = rng.normal() * 2.0f;
     if (i % 31 == 7) l[static_cast<size_t>(i)] = 40.0f;  // saturated sigmoid: clamps of m and pred
-    x[static_cast<size_t>(i)] = rng.next() & 1u;
+    x[static_cast<size_t>(i)] = rng.next() & 1u ? 200 : 0;  // any nonzero byte is a 1
     x0[static_cast<size_t>(i)] = (rng.next() % 5u) == 0 ? 3 : 0;
   }
   const int64_t coef_rows = c.per_sample ? s.batch : 1;
