@@ -11,6 +11,14 @@ using detail::parallel_for;
 using detail::Tile;
 using detail::TileGrid;
 
+// Byte kernels do little work per element, and opening the thread team (fork, join, the guard's timing) costs
+// ~5 us, as much as XORing 128 KiB on one core. So their `elements` argument to parallel_for is scaled by how
+// much cheaper an element is than a sampling-kernel element, which puts the parallel threshold (kParallelMin
+// units) at ~20 us of one-thread work (measured on the 2-core VM: docs/benchmarks.md, session 4).
+constexpr int64_t kPackBitsPerUnit = 256;    // dense bytes packed: parallel from 2M bits (1M bits: 8 us on one core)
+constexpr int64_t kUnpackBitsPerUnit = 32;   // bits unpacked: from 256K bits (1M bits: 17 us on one, 11 us on two)
+constexpr int64_t kXorBytesPerUnit = 128;    // bytes XORed: from 1 MiB (128 KiB: 3.5 us on one core, 7 us on two)
+
 void check_shape(int64_t rows, int64_t num_bits, const char* fn) {
   detail::check_nonnegative(rows, "rows", fn);
   detail::check_nonnegative(num_bits, "num_bits", fn);
@@ -148,14 +156,14 @@ void pack_bits(const uint8_t* bits, uint8_t* packed, int64_t rows, int64_t num_b
     const int64_t out_bytes = total / 8;
     const int64_t chunk = kTile * 8;  // output bytes per parallel chunk
     const int64_t chunks = (out_bytes + chunk - 1) / chunk;
-    parallel_for(chunks, total / 8, [&](int64_t c) {
+    parallel_for(chunks, total / kPackBitsPerUnit, [&](int64_t c) {
       const int64_t lo = c * chunk;
       k.pack_bytes(bits + 8 * lo, packed + lo, out_bytes - lo < chunk ? out_bytes - lo : chunk);
     });
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
-  parallel_for(rows, total / 8,
+  parallel_for(rows, total / kPackBitsPerUnit,
                [&](int64_t r) { pack_row(k, bits + r * num_bits, packed + r * row_bytes, num_bits); });
 }
 
@@ -168,14 +176,14 @@ void unpack_bits(const uint8_t* packed, uint8_t* bits, int64_t rows, int64_t num
     const int64_t in_bytes = total / 8;
     const int64_t chunk = kTile * 8;  // input bytes per parallel chunk
     const int64_t chunks = (in_bytes + chunk - 1) / chunk;
-    parallel_for(chunks, total / 8, [&](int64_t c) {
+    parallel_for(chunks, total / kUnpackBitsPerUnit, [&](int64_t c) {
       const int64_t lo = c * chunk;
       k.unpack_bytes(packed + lo, bits + 8 * lo, in_bytes - lo < chunk ? in_bytes - lo : chunk);
     });
     return;
   }
   const int64_t row_bytes = packed_row_bytes(num_bits);
-  parallel_for(rows, total / 8,
+  parallel_for(rows, total / kUnpackBitsPerUnit,
                [&](int64_t r) { unpack_row(k, packed + r * row_bytes, bits + r * num_bits, num_bits); });
 }
 
@@ -218,7 +226,7 @@ void xor_bytes(const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t n) {
   if (n == 0) return;
   const int64_t chunk = kTile * 16;
   const int64_t chunks = (n + chunk - 1) / chunk;
-  parallel_for(chunks, n / 8, [&](int64_t c) {
+  parallel_for(chunks, n / kXorBytesPerUnit, [&](int64_t c) {
     const int64_t lo = c * chunk;
     const int64_t hi = n - lo < chunk ? n : lo + chunk;
     // Local copies of the pointers: a uint8_t store may alias anything, including the pointers the lambda

@@ -170,7 +170,7 @@ void run_all() {
   for (const int64_t c : {1, 7, 8, 63, 64, 65, 130, 600})
     for (const int64_t rows : {0, 1, 3, 70}) check_pack_typed(rows, c, rng);
   check_pack_typed(300, 64, rng);  // parallel path
-  for (const int64_t n : {0, 1, 15, 16, 17, 1000, 100003}) check_xor(n, rng);
+  for (const int64_t n : {0, 1, 15, 16, 17, 1000, 100003, (1 << 21) + 5}) check_xor(n, rng);  // last: parallel
   check_popcount(3, 0, 1, rng);
   check_popcount(0, 5, 1, rng);
   check_popcount(1, 1, 1, rng);

@@ -155,6 +155,9 @@ int main() {
   check_case(1000, 264, 0, seed++);
   check_case(997, 261, 1, seed++);
   check_case(1, 1 << 20, 2, seed++);
+  // Past the byte kernels' parallel thresholds (pack from 2M bits, unpack from 256K bits; bits.cpp).
+  check_case(3000, 1000, 0, seed++);
+  check_case(2100, 1001, 1, seed++);
   check_case(4096, 0, 0, seed++);
   check_all_bytes();
 
