@@ -62,7 +62,8 @@ def main() -> None:
                 fn()
                 times[name].append(time.perf_counter() - start)
         results[threads] = {name: statistics.median(v) * 1e3 for name, v in times.items()}
-    print(f"{'part (medians of ' + str(args.rounds) + ' interleaved rounds, ms)':50s} {'1 thread':>10s} {'2 threads':>10s}")
+    title = f"part (medians of {args.rounds} interleaved rounds, ms)"
+    print(f"{title:50s} {'1 thread':>10s} {'2 threads':>10s}")
     for name in parts:
         print(f"{name:50s} {results[1][name]:10.3f} {results[2][name]:10.3f}")
 
