@@ -7,32 +7,11 @@
 
 #include "blkit/blkit.h"
 #include "blkit/philox.h"
+#include "test_util.h"
 
 namespace {
 
-int failures = 0;
-
-// Deterministic byte generator (xorshift64*), no dependence on <random> distributions.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ULL + 1) {}
-  uint64_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1DULL;
-  }
-};
-
-std::vector<uint8_t> naive_pack(const std::vector<uint8_t>& bits, int64_t rows, int64_t num_bits) {
-  const int64_t rb = (num_bits + 7) / 8;
-  std::vector<uint8_t> out(static_cast<size_t>(rows * rb), 0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < num_bits; ++c)
-      if (bits[static_cast<size_t>(r * num_bits + c)] != 0)
-        out[static_cast<size_t>(r * rb + c / 8)] |= static_cast<uint8_t>(1u << (c % 8));
-  return out;
-}
+using blkit_test::Rng;
 
 std::vector<uint8_t> naive_unpack(const std::vector<uint8_t>& packed, size_t rows, size_t num_bits) {
   const size_t rb = (num_bits + 7) / 8;
@@ -45,9 +24,6 @@ std::vector<uint8_t> naive_unpack(const std::vector<uint8_t>& packed, size_t row
 // Guard bytes after each buffer catch out-of-bounds writes.
 constexpr size_t kGuard = 16;
 constexpr uint8_t kGuardByte = 0xA5;
-
-// memcmp that accepts empty (possibly null) buffers.
-bool same_bytes(const uint8_t* a, const uint8_t* b, size_t n) { return n == 0 || memcmp(a, b, n) == 0; }
 
 bool guard_ok(const std::vector<uint8_t>& buf, size_t n) {
   for (size_t i = n; i < n + kGuard; ++i)
@@ -73,10 +49,10 @@ void check_case(int64_t rows, int64_t num_bits, int mode, uint64_t seed) {
 
   std::vector<uint8_t> packed(npacked + kGuard, kGuardByte);
   blkit::cpu::pack_bits(bits.data(), packed.data(), rows, num_bits);
-  const std::vector<uint8_t> expect_packed = naive_pack(bits_in, rows, num_bits);
-  if (!guard_ok(packed, npacked) || !same_bytes(packed.data(), expect_packed.data(), npacked)) {
+  const std::vector<uint8_t> expect_packed = blkit_test::naive_pack(bits_in.data(), rows, num_bits);
+  if (!guard_ok(packed, npacked) || !blkit_test::same_bytes(packed.data(), expect_packed.data(), npacked)) {
     printf("FAIL pack_bits rows=%lld num_bits=%lld mode=%d\n", (long long)rows, (long long)num_bits, mode);
-    ++failures;
+    ++blkit_test::failures();
     return;
   }
 
@@ -90,11 +66,11 @@ void check_case(int64_t rows, int64_t num_bits, int mode, uint64_t seed) {
   const std::vector<uint8_t> dirty_in(dirty.begin(), dirty.begin() + static_cast<std::ptrdiff_t>(npacked));
   const std::vector<uint8_t> expect_bits = naive_unpack(dirty_in, static_cast<size_t>(rows),
                                                       static_cast<size_t>(num_bits));
-  bool ok = guard_ok(unpacked, nbits) && same_bytes(unpacked.data(), expect_bits.data(), nbits);
+  bool ok = guard_ok(unpacked, nbits) && blkit_test::same_bytes(unpacked.data(), expect_bits.data(), nbits);
   for (size_t i = 0; ok && i < nbits; ++i) ok = unpacked[i] == (bits_in[i] != 0 ? 1 : 0);  // round trip
   if (!ok) {
     printf("FAIL unpack_bits rows=%lld num_bits=%lld mode=%d\n", (long long)rows, (long long)num_bits, mode);
-    ++failures;
+    ++blkit_test::failures();
   }
 }
 
@@ -111,12 +87,12 @@ void check_all_bytes() {
   for (int v = 0; v < 256; ++v) {
     if (packed[static_cast<size_t>(v)] != v) {
       printf("FAIL pack_bits of byte pattern %d gave %d\n", v, packed[static_cast<size_t>(v)]);
-      ++failures;
+      ++blkit_test::failures();
     }
     for (int k = 0; k < 8; ++k)
       if (back[static_cast<size_t>(v * 8 + k)] != ((v >> k) & 1)) {
         printf("FAIL unpack_bits of byte %d, bit %d\n", v, k);
-        ++failures;
+        ++blkit_test::failures();
       }
   }
 }
@@ -130,14 +106,14 @@ void check_uniform(uint64_t seed, uint64_t offset, int64_t n) {
     if (memcmp(&got, &expect, sizeof(float)) != 0 || !(got >= 0.0f && got < 1.0f)) {
       printf("FAIL uniform seed=%llu offset=%llu i=%lld: %.9g vs %.9g\n", (unsigned long long)seed,
              (unsigned long long)offset, (long long)i, got, expect);
-      ++failures;
+      ++blkit_test::failures();
       return;
     }
   }
   for (size_t i = static_cast<size_t>(n); i < out.size(); ++i)
     if (out[i] != -1.0f) {
       printf("FAIL uniform wrote past n=%lld\n", (long long)n);
-      ++failures;
+      ++blkit_test::failures();
       return;
     }
 }
@@ -178,15 +154,10 @@ int main() {
       blkit::cpu::uniform(b.data(), 1, 77, base + static_cast<uint64_t>(i));
       if (memcmp(&a[static_cast<size_t>(i)], &b[0], sizeof(float)) != 0) {
         printf("FAIL uniform offset shift at i=%d\n", i);
-        ++failures;
+        ++blkit_test::failures();
       }
     }
   }
 
-  if (failures != 0) {
-    printf("test_bits: %d failure(s)\n", failures);
-    return 1;
-  }
-  printf("test_bits: all passed\n");
-  return 0;
+  return blkit_test::finish("test_bits");
 }
