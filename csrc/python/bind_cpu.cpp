@@ -11,52 +11,6 @@
 
 namespace blkit_py {
 
-namespace {
-
-using blkit::cpu::DType;
-
-DType as_dtype(int code) {
-  if (code < 0 || code > 7) throw std::invalid_argument("unknown blkit dtype code " + std::to_string(code));
-  return static_cast<DType>(code);
-}
-
-template <typename T>
-const T* as_optional(std::uintptr_t address) {
-  return address == 0 ? nullptr : reinterpret_cast<const T*>(address);
-}
-
-blkit::cpu::StepArgs step_args(std::uintptr_t logits_ptr, int logits_dtype, std::uintptr_t x_t_ptr, int x_dtype,
-                               bool packed, std::uintptr_t coef_ptr, std::int64_t coef_rows, std::int64_t batch,
-                               std::int64_t rows, std::int64_t num_bits, double temperature, bool p_flip,
-                               std::uintptr_t uncond_ptr, int uncond_dtype, double guidance_scale,
-                               std::uintptr_t mask_ptr, int mask_dtype, std::uintptr_t known_ptr, int known_dtype,
-                               std::uint64_t seed, std::uint64_t offset) {
-  blkit::cpu::StepArgs a;
-  a.logits = as_optional<void>(logits_ptr);
-  a.logits_dtype = as_dtype(logits_dtype);
-  a.x_t = as_optional<void>(x_t_ptr);
-  a.x_dtype = as_dtype(x_dtype);
-  a.packed = packed;
-  a.coef = as_optional<float>(coef_ptr);
-  a.coef_rows = coef_rows;
-  a.batch = batch;
-  a.rows = rows;
-  a.num_bits = num_bits;
-  a.temperature = static_cast<float>(temperature);
-  a.p_flip = p_flip;
-  a.uncond_logits = as_optional<void>(uncond_ptr);
-  a.uncond_dtype = as_dtype(uncond_dtype);
-  a.guidance_scale = static_cast<float>(guidance_scale);
-  a.mask = as_optional<void>(mask_ptr);
-  a.mask_dtype = as_dtype(mask_dtype);
-  a.known = as_optional<void>(known_ptr);
-  a.known_dtype = as_dtype(known_dtype);
-  a.seed = seed;
-  a.offset = offset;
-  return a;
-}
-
-}  // namespace
 
 void bind_cpu(py::module_& m) {
   m.def(
@@ -163,10 +117,11 @@ void bind_cpu(py::module_& m) {
                     int uncond_dtype, double guidance_scale, std::uintptr_t mask_ptr, int mask_dtype,
                     std::uintptr_t known_ptr, int known_dtype, std::uintptr_t out_ptr, std::uint64_t seed,
                     std::uint64_t offset) {
-      const blkit::cpu::StepArgs a =
-          step_args(logits_ptr, logits_dtype, x_t_ptr, x_dtype, packed, coef_ptr, coef_rows, batch, rows, num_bits,
-                    temperature, p_flip, uncond_ptr, uncond_dtype, guidance_scale, mask_ptr, mask_dtype, known_ptr,
-                    known_dtype, seed, offset);
+      const blkit::cpu::StepArgs a{step_inputs(logits_ptr, logits_dtype, x_t_ptr, x_dtype, packed, coef_ptr,
+                                               coef_rows, batch, rows, num_bits, temperature, p_flip, uncond_ptr,
+                                               uncond_dtype, guidance_scale, mask_ptr, mask_dtype, known_ptr,
+                                               known_dtype),
+                                   seed, offset};
       if (sample) {
         blkit::cpu::sample_step(a, as_ptr<std::uint8_t>(out_ptr));
       } else {
@@ -192,22 +147,9 @@ void bind_cpu(py::module_& m) {
          int x0_dtype, std::uintptr_t coef_ptr, std::int64_t coef_rows, std::int64_t batch, std::int64_t n,
          bool p_flip, bool balance, double gamma, double aux_weight, int reduction, std::uintptr_t loss_ptr,
          std::uintptr_t grad_ptr) {
-        blkit::cpu::LossArgs a;
-        a.logits = as_optional<void>(logits_ptr);
-        a.logits_dtype = as_dtype(logits_dtype);
-        a.x_t = as_optional<void>(x_t_ptr);
-        a.x_dtype = as_dtype(x_dtype);
-        a.x0 = as_optional<void>(x0_ptr);
-        a.x0_dtype = as_dtype(x0_dtype);
-        a.coef = as_optional<float>(coef_ptr);
-        a.coef_rows = coef_rows;
-        a.batch = batch;
-        a.n = n;
-        a.p_flip = p_flip;
-        a.balance = balance;
-        a.gamma = static_cast<float>(gamma);
-        a.aux_weight = static_cast<float>(aux_weight);
-        a.reduction = static_cast<blkit::cpu::Reduction>(reduction);
+        const blkit::cpu::LossArgs a = loss_args(logits_ptr, logits_dtype, x_t_ptr, x_dtype, x0_ptr, x0_dtype,
+                                                 coef_ptr, coef_rows, batch, n, p_flip, balance, gamma, aux_weight,
+                                                 reduction);
         blkit::cpu::diffusion_loss(a, as_ptr<float>(loss_ptr), grad_ptr == 0 ? nullptr : as_ptr<float>(grad_ptr));
       },
       py::arg("logits_ptr"), py::arg("logits_dtype"), py::arg("x_t_ptr"), py::arg("x_dtype"), py::arg("x0_ptr"),

@@ -9,52 +9,13 @@
 
 namespace blkit_py {
 
-namespace {
-
-using blkit::cuda::DType;
-
-DType as_cuda_dtype(int code) {
-  if (code < 0 || code > 7) throw std::invalid_argument("unknown blkit dtype code " + std::to_string(code));
-  return static_cast<DType>(code);
-}
-
-template <typename T>
-const T* as_optional_ptr(std::uintptr_t address) {
-  return address == 0 ? nullptr : reinterpret_cast<const T*>(address);
-}
-
-blkit::cuda::LossArgs loss_args(std::uintptr_t logits_ptr, int logits_dtype, std::uintptr_t x_t_ptr, int x_dtype,
-                                std::uintptr_t x0_ptr, int x0_dtype, std::uintptr_t coef_ptr, std::int64_t coef_rows,
-                                std::int64_t batch, std::int64_t n, bool p_flip, bool balance, double gamma,
-                                double aux_weight, int reduction) {
-  blkit::cuda::LossArgs a;
-  a.logits = as_optional_ptr<void>(logits_ptr);
-  a.logits_dtype = as_cuda_dtype(logits_dtype);
-  a.x_t = as_optional_ptr<void>(x_t_ptr);
-  a.x_dtype = as_cuda_dtype(x_dtype);
-  a.x0 = as_optional_ptr<void>(x0_ptr);
-  a.x0_dtype = as_cuda_dtype(x0_dtype);
-  a.coef = as_optional_ptr<float>(coef_ptr);
-  a.coef_rows = coef_rows;
-  a.batch = batch;
-  a.n = n;
-  a.p_flip = p_flip;
-  a.balance = balance;
-  a.gamma = static_cast<float>(gamma);
-  a.aux_weight = static_cast<float>(aux_weight);
-  if (reduction < 0 || reduction > 2) throw std::invalid_argument("unknown reduction code " + std::to_string(reduction));
-  a.reduction = static_cast<blkit::cuda::Reduction>(reduction);
-  return a;
-}
-
-}  // namespace
 
 void bind_cuda(py::module_& m) {
   m.def(
       "cuda_pack_bits",
       [](std::uintptr_t bits_ptr, std::uintptr_t packed_ptr, std::int64_t rows, std::int64_t num_bits, int dtype,
          std::uintptr_t stream_ptr) {
-        blkit::cuda::pack_bits_typed(as_ptr<const void>(bits_ptr), as_cuda_dtype(dtype),
+        blkit::cuda::pack_bits_typed(as_ptr<const void>(bits_ptr), as_dtype(dtype),
                                      as_ptr<std::uint8_t>(packed_ptr), rows, num_bits, as_stream(stream_ptr));
       },
       py::arg("bits_ptr"), py::arg("packed_ptr"), py::arg("rows"), py::arg("num_bits"), py::arg("dtype"),
@@ -66,7 +27,7 @@ void bind_cuda(py::module_& m) {
       [](std::uintptr_t packed_ptr, std::uintptr_t bits_ptr, std::int64_t rows, std::int64_t num_bits, int dtype,
          std::uintptr_t stream_ptr) {
         blkit::cuda::unpack_bits_typed(as_ptr<const std::uint8_t>(packed_ptr), as_ptr<void>(bits_ptr),
-                                       as_cuda_dtype(dtype), rows, num_bits, as_stream(stream_ptr));
+                                       as_dtype(dtype), rows, num_bits, as_stream(stream_ptr));
       },
       py::arg("packed_ptr"), py::arg("bits_ptr"), py::arg("rows"), py::arg("num_bits"), py::arg("dtype"),
       py::arg("stream_ptr"), release(), "CUDA unpack_bits: uint8 [rows, ceil(num_bits/8)] -> 0/1 of dtype.");
@@ -79,7 +40,7 @@ void bind_cuda(py::module_& m) {
           blkit::cuda::xor_bytes(as_ptr<const std::uint8_t>(a_ptr), as_ptr<const std::uint8_t>(b_ptr),
                                  as_ptr<std::uint8_t>(out_ptr), n, as_stream(stream_ptr));
         } else {
-          blkit::cuda::xor_nonzero(as_ptr<const void>(a_ptr), as_ptr<const void>(b_ptr), as_cuda_dtype(dtype),
+          blkit::cuda::xor_nonzero(as_ptr<const void>(a_ptr), as_ptr<const void>(b_ptr), as_dtype(dtype),
                                    as_ptr<std::uint8_t>(out_ptr), n, as_stream(stream_ptr));
         }
       },
@@ -109,7 +70,7 @@ void bind_cuda(py::module_& m) {
       "cuda_bernoulli",
       [](std::uintptr_t probs_ptr, int dtype, std::uintptr_t out_ptr, std::int64_t rows, std::int64_t num_bits,
          bool packed, std::uintptr_t rng_ptr, std::uintptr_t stream_ptr) {
-        blkit::cuda::bernoulli(as_ptr<const void>(probs_ptr), as_cuda_dtype(dtype), as_ptr<std::uint8_t>(out_ptr),
+        blkit::cuda::bernoulli(as_ptr<const void>(probs_ptr), as_dtype(dtype), as_ptr<std::uint8_t>(out_ptr),
                                rows, num_bits, packed, as_ptr<const std::int64_t>(rng_ptr), as_stream(stream_ptr));
       },
       py::arg("probs_ptr"), py::arg("dtype"), py::arg("out_ptr"), py::arg("rows"), py::arg("num_bits"),
@@ -120,8 +81,8 @@ void bind_cuda(py::module_& m) {
       "cuda_binary_quantize",
       [](std::uintptr_t probs_ptr, int dtype, std::uintptr_t out_ptr, std::int64_t n, bool deterministic,
          std::uintptr_t rng_ptr, std::uintptr_t stream_ptr) {
-        blkit::cuda::binary_quantize(as_ptr<const void>(probs_ptr), as_cuda_dtype(dtype), as_ptr<void>(out_ptr), n,
-                                     deterministic, as_optional_ptr<std::int64_t>(rng_ptr), as_stream(stream_ptr));
+        blkit::cuda::binary_quantize(as_ptr<const void>(probs_ptr), as_dtype(dtype), as_ptr<void>(out_ptr), n,
+                                     deterministic, as_optional<std::int64_t>(rng_ptr), as_stream(stream_ptr));
       },
       py::arg("probs_ptr"), py::arg("dtype"), py::arg("out_ptr"), py::arg("n"), py::arg("deterministic"),
       py::arg("rng_ptr"), py::arg("stream_ptr"), release(), "CUDA (u < p) or (p > 0.5) as 0/1 in probs' dtype.");
@@ -132,15 +93,15 @@ void bind_cuda(py::module_& m) {
          std::uintptr_t residual_ptr, std::uintptr_t flips_ptr, std::int64_t batch, std::int64_t rows,
          std::int64_t num_bits, bool packed, std::uintptr_t rng_ptr, std::uintptr_t stream_ptr) {
         blkit::cuda::QSampleArgs a;
-        a.x0 = as_optional_ptr<void>(x0_ptr);
-        a.x0_dtype = as_cuda_dtype(x0_dtype);
-        a.coef = as_optional_ptr<float>(coef_ptr);
+        a.x0 = as_optional<void>(x0_ptr);
+        a.x0_dtype = as_dtype(x0_dtype);
+        a.coef = as_optional<float>(coef_ptr);
         a.coef_rows = coef_rows;
         a.batch = batch;
         a.rows = rows;
         a.num_bits = num_bits;
         a.packed = packed;
-        a.rng = as_optional_ptr<std::int64_t>(rng_ptr);
+        a.rng = as_optional<std::int64_t>(rng_ptr);
         blkit::cuda::q_sample(a, as_ptr<std::uint8_t>(x_t_ptr), as_ptr<std::uint8_t>(residual_ptr),
                               as_ptr<std::int64_t>(flips_ptr), as_stream(stream_ptr));
       },
@@ -156,27 +117,11 @@ void bind_cuda(py::module_& m) {
                     int uncond_dtype, double guidance_scale, std::uintptr_t mask_ptr, int mask_dtype,
                     std::uintptr_t known_ptr, int known_dtype, std::uintptr_t out_ptr, std::uintptr_t rng_ptr,
                     std::uintptr_t stream_ptr) {
-      blkit::cuda::StepArgs a;
-      a.logits = as_optional_ptr<void>(logits_ptr);
-      a.logits_dtype = as_cuda_dtype(logits_dtype);
-      a.x_t = as_optional_ptr<void>(x_t_ptr);
-      a.x_dtype = as_cuda_dtype(x_dtype);
-      a.packed = packed;
-      a.coef = as_optional_ptr<float>(coef_ptr);
-      a.coef_rows = coef_rows;
-      a.batch = batch;
-      a.rows = rows;
-      a.num_bits = num_bits;
-      a.temperature = static_cast<float>(temperature);
-      a.p_flip = p_flip;
-      a.uncond_logits = as_optional_ptr<void>(uncond_ptr);
-      a.uncond_dtype = as_cuda_dtype(uncond_dtype);
-      a.guidance_scale = static_cast<float>(guidance_scale);
-      a.mask = as_optional_ptr<void>(mask_ptr);
-      a.mask_dtype = as_cuda_dtype(mask_dtype);
-      a.known = as_optional_ptr<void>(known_ptr);
-      a.known_dtype = as_cuda_dtype(known_dtype);
-      a.rng = as_optional_ptr<std::int64_t>(rng_ptr);
+      const blkit::cuda::StepArgs a{step_inputs(logits_ptr, logits_dtype, x_t_ptr, x_dtype, packed, coef_ptr,
+                                                coef_rows, batch, rows, num_bits, temperature, p_flip, uncond_ptr,
+                                                uncond_dtype, guidance_scale, mask_ptr, mask_dtype, known_ptr,
+                                                known_dtype),
+                                    as_optional<std::int64_t>(rng_ptr)};
       if (sample) {
         blkit::cuda::sample_step(a, as_ptr<std::uint8_t>(out_ptr), as_stream(stream_ptr));
       } else {

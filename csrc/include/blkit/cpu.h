@@ -97,7 +97,9 @@ struct QSampleArgs {
 // x_t = (u < p(x0)), residual = x_t ^ x0 (dense uint8 or packed), flips[b] = ones of the residual in sample b.
 void q_sample(const QSampleArgs& args, uint8_t* x_t, uint8_t* residual, int64_t* flips);
 
-struct StepArgs {
+// The inputs of a reverse step (shared with the CUDA kernels' StepArgs, which read their random numbers from
+// device memory instead of seed and offset).
+struct StepInputs {
   const void* logits = nullptr;  // [rows, num_bits], kFloat32 / kFloat16 / kBFloat16
   DType logits_dtype = kFloat32;
   const void* uncond_logits = nullptr;  // optional (guidance), same shape
@@ -117,6 +119,8 @@ struct StepArgs {
   int64_t batch = 0;  // logits.shape[0]
   int64_t rows = 0;
   int64_t num_bits = 0;
+};
+struct StepArgs : StepInputs {
   uint64_t seed = 0, offset = 0;  // sample_step only
 };
 // float32 [rows, num_bits]: P(x_{t'} = 1), or phat = P(x_0 = 1) in rows whose step is final.

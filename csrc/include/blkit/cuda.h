@@ -57,27 +57,8 @@ struct QSampleArgs {
 // x_t, residual (dense uint8 or packed) and flips[b] (int64, zeroed here first).
 void q_sample(const QSampleArgs& args, uint8_t* x_t, uint8_t* residual, int64_t* flips, void* stream);
 
-struct StepArgs {
-  const void* logits = nullptr;  // [rows, num_bits], kFloat32 / kFloat16 / kBFloat16
-  DType logits_dtype = cpu::kFloat32;
-  const void* uncond_logits = nullptr;  // optional (guidance), same shape
-  DType uncond_dtype = cpu::kFloat32;
-  float guidance_scale = 0.0f;
-  float temperature = 1.0f;
-  const void* x_t = nullptr;  // dense of x_dtype, or packed uint8 when `packed`
-  DType x_dtype = cpu::kByte;
-  bool packed = false;
-  bool p_flip = true;
-  const float* coef = nullptr;  // [coef_rows, 5] (blkit/ops/_coefficients.py, STEP_COLUMNS)
-  int64_t coef_rows = 1;
-  const void* mask = nullptr;  // optional, dense, logits' shape: output = known where mask != 0
-  DType mask_dtype = cpu::kByte;
-  const void* known = nullptr;
-  DType known_dtype = cpu::kByte;
-  int64_t batch = 0;
-  int64_t rows = 0;
-  int64_t num_bits = 0;
-  const int64_t* rng = nullptr;  // device int64 [2] (sample_step only)
+struct StepArgs : cpu::StepInputs {  // the CPU kernels' step inputs, device pointers
+  const int64_t* rng = nullptr;       // device int64 [2] (seed, offset) (sample_step only)
 };
 void posterior(const StepArgs& args, float* out, void* stream);
 void sample_step(const StepArgs& args, uint8_t* out, void* stream);
