@@ -433,32 +433,6 @@ def test_popcount_long_rows_and_1d(cuda_backend):
 
 @gpu
 @needs_cuda
-def test_int64_indexing_past_2_31_elements(cuda_backend):
-    """A packed sample_step over 2**31 + 2**20 elements: the last rows equal a separate call on just those rows with
-    the stream offset moved to their first element (the flat index is int64 end to end)."""
-    if torch.cuda.get_device_properties(0).total_memory < 24 * 2**30:
-        pytest.skip("needs 24 GiB of device memory")
-    schedule = blkit.NoiseSchedule(64)
-    channels = 64
-    rows = (2**31 + 2**20) // channels
-    logits = torch.empty(rows, channels, device="cuda", dtype=torch.bfloat16).normal_(generator=_gen(12))
-    x_t = torch.randint(0, 256, (rows, channels // 8), generator=_gen(13), device="cuda", dtype=torch.uint8)
-    out = ops.sample_step(logits, x_t, 30, 29, schedule, 5, 0, packed=True, backend="cuda")
-    tail = 4096
-    start = (rows - tail) * channels
-    want = ops.sample_step(logits[-tail:], x_t[-tail:], 30, 29, schedule, 5, start, packed=True, backend="cuda")
-    assert torch.equal(out[-tail:], want)
-    ref = ops.sample_step(logits[-tail:], x_t[-tail:], 30, 29, schedule, 5, start, packed=True, backend="reference")
-    mismatch = ops.popcount(ref ^ want, dim=-1, backend="cuda").sum().item()
-    assert mismatch <= math.ceil(1e-4 * tail * channels)
-    del logits, out
-    x0 = torch.zeros(rows, channels, device="cuda", dtype=torch.bool)
-    _, residual, flips = ops.q_sample(x0, 64, schedule, 5, packed=True, return_counts=True, backend="cuda")
-    assert flips.shape == (rows,) and torch.equal(flips, ops.popcount(residual, backend="cuda"))
-
-
-@gpu
-@needs_cuda
 @pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_tensors_on_a_second_device(cuda_backend):
     schedule = blkit.NoiseSchedule(64)

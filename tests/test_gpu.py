@@ -1,5 +1,7 @@
 """GPU-only checks of the op layer (skipped without CUDA): CUDA-graph capture with the seed in device memory,
-and bit equality between every CUDA backend and the reference backend."""
+and bit equality between every CUDA backend and the reference backend, int64 indexing past 2**31 elements."""
+import math
+
 import pytest
 import torch
 
@@ -62,3 +64,29 @@ def test_cuda_random_ops_match_reference_bits(backend):
         got, want = call(backend), call("reference")
         for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
             assert torch.equal(g, w), op
+
+
+@pytest.mark.parametrize("backend", [name for name in CUDA_BACKENDS if name != "reference"])
+def test_int64_indexing_past_2_31_elements(backend):
+    """A packed sample_step over 2**31 + 2**20 elements: the last rows equal a separate call on just those rows
+    with the stream offset moved to their first element (the flat index is int64 end to end)."""
+    if torch.cuda.get_device_properties(0).total_memory < 24 * 2**30:
+        pytest.skip("needs 24 GiB of device memory")
+    schedule = blkit.NoiseSchedule(64)
+    channels = 64
+    rows = (2**31 + 2**20) // channels
+    gen = torch.Generator(device="cuda").manual_seed(10)
+    logits = torch.empty(rows, channels, device="cuda", dtype=torch.bfloat16).normal_(generator=gen)
+    x_t = torch.randint(0, 256, (rows, channels // 8), generator=gen, device="cuda", dtype=torch.uint8)
+    out = ops.sample_step(logits, x_t, 30, 29, schedule, 5, 0, packed=True, backend=backend)
+    tail = 4096
+    start = (rows - tail) * channels
+    want = ops.sample_step(logits[-tail:], x_t[-tail:], 30, 29, schedule, 5, start, packed=True, backend=backend)
+    assert torch.equal(out[-tail:], want)
+    ref = ops.sample_step(logits[-tail:], x_t[-tail:], 30, 29, schedule, 5, start, packed=True, backend="reference")
+    mismatch = ops.popcount(ref ^ want, dim=-1, backend=backend).sum().item()
+    assert mismatch <= math.ceil(1e-4 * tail * channels)
+    del logits, out
+    x0 = torch.zeros(rows, channels, device="cuda", dtype=torch.bool)
+    _, residual, flips = ops.q_sample(x0, 64, schedule, 5, packed=True, return_counts=True, backend=backend)
+    assert flips.shape == (rows,) and torch.equal(flips, ops.popcount(residual, backend=backend))
