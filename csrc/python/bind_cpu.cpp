@@ -91,17 +91,8 @@ void bind_cpu(py::module_& m) {
       [](std::uintptr_t x0_ptr, int x0_dtype, std::uintptr_t coef_ptr, std::int64_t coef_rows,
          std::uintptr_t x_t_ptr, std::uintptr_t residual_ptr, std::uintptr_t flips_ptr, std::int64_t batch,
          std::int64_t rows, std::int64_t num_bits, bool packed, std::uint64_t seed, std::uint64_t offset) {
-        blkit::cpu::QSampleArgs a;
-        a.x0 = as_optional<void>(x0_ptr);
-        a.x0_dtype = as_dtype(x0_dtype);
-        a.coef = as_optional<float>(coef_ptr);
-        a.coef_rows = coef_rows;
-        a.batch = batch;
-        a.rows = rows;
-        a.num_bits = num_bits;
-        a.packed = packed;
-        a.seed = seed;
-        a.offset = offset;
+        const blkit::cpu::QSampleArgs a{
+            q_sample_inputs(x0_ptr, x0_dtype, coef_ptr, coef_rows, batch, rows, num_bits, packed), seed, offset};
         blkit::cpu::q_sample(a, as_ptr<std::uint8_t>(x_t_ptr), as_ptr<std::uint8_t>(residual_ptr),
                              as_ptr<std::int64_t>(flips_ptr));
       },

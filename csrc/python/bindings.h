@@ -34,6 +34,22 @@ inline blkit::cpu::DType as_dtype(int code) {
   return static_cast<blkit::cpu::DType>(code);
 }
 
+// The forward-noising inputs both backends take (the CPU adds seed and offset, CUDA the device rng address).
+inline blkit::cpu::QSampleInputs q_sample_inputs(std::uintptr_t x0_ptr, int x0_dtype, std::uintptr_t coef_ptr,
+                                                 std::int64_t coef_rows, std::int64_t batch, std::int64_t rows,
+                                                 std::int64_t num_bits, bool packed) {
+  blkit::cpu::QSampleInputs a;
+  a.x0 = as_optional<void>(x0_ptr);
+  a.x0_dtype = as_dtype(x0_dtype);
+  a.coef = as_optional<float>(coef_ptr);
+  a.coef_rows = coef_rows;
+  a.batch = batch;
+  a.rows = rows;
+  a.num_bits = num_bits;
+  a.packed = packed;
+  return a;
+}
+
 // The step inputs both backends take (the CPU adds seed and offset, CUDA the device rng address).
 inline blkit::cpu::StepInputs step_inputs(std::uintptr_t logits_ptr, int logits_dtype, std::uintptr_t x_t_ptr,
                                           int x_dtype, bool packed, std::uintptr_t coef_ptr, std::int64_t coef_rows,

@@ -83,7 +83,9 @@ void bernoulli(const void* probs, DType dtype, uint8_t* out, int64_t rows, int64
 void binary_quantize(const void* probs, DType dtype, void* out, int64_t n, bool deterministic, uint64_t seed,
                      uint64_t offset);
 
-struct QSampleArgs {
+// The inputs of forward noising (shared with the CUDA kernels' QSampleArgs, which read their random numbers
+// from device memory instead of seed and offset).
+struct QSampleInputs {
   const void* x0 = nullptr;  // dense [rows, num_bits]
   DType x0_dtype = kByte;
   const float* coef = nullptr;  // [coef_rows, 2]: P(x_t = 1 | x0 = 0), P(x_t = 1 | x0 = 1)
@@ -92,6 +94,8 @@ struct QSampleArgs {
   int64_t rows = 0;
   int64_t num_bits = 0;
   bool packed = false;  // outputs packed
+};
+struct QSampleArgs : QSampleInputs {
   uint64_t seed = 0, offset = 0;
 };
 // x_t = (u < p(x0)), residual = x_t ^ x0 (dense uint8 or packed), flips[b] = ones of the residual in sample b.

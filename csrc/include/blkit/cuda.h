@@ -43,16 +43,8 @@ void bernoulli(const void* probs, DType dtype, uint8_t* out, int64_t rows, int64
 void binary_quantize(const void* probs, DType dtype, void* out, int64_t n, bool deterministic, const int64_t* rng,
                      void* stream);
 
-struct QSampleArgs {
-  const void* x0 = nullptr;  // dense [rows, num_bits]
-  DType x0_dtype = cpu::kByte;
-  const float* coef = nullptr;  // [coef_rows, 2]: P(x_t = 1 | x0 = 0), P(x_t = 1 | x0 = 1)
-  int64_t coef_rows = 1;
-  int64_t batch = 0;
-  int64_t rows = 0;
-  int64_t num_bits = 0;
-  bool packed = false;
-  const int64_t* rng = nullptr;  // device int64 [2]
+struct QSampleArgs : cpu::QSampleInputs {  // the CPU kernels' noising inputs, device pointers
+  const int64_t* rng = nullptr;             // device int64 [2] (seed, offset)
 };
 // x_t, residual (dense uint8 or packed) and flips[b] (int64, zeroed here first).
 void q_sample(const QSampleArgs& args, uint8_t* x_t, uint8_t* residual, int64_t* flips, void* stream);
