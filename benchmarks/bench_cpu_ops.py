@@ -20,7 +20,6 @@ in this run) are printed; set BLKIT_BENCH_RATIOS=path.json to also write them (w
 import contextlib
 import json
 import os
-import platform
 
 import numpy as np
 import pytest
@@ -29,6 +28,7 @@ import torch
 import blkit
 from blkit import _registry, ops
 from blkit import reference as authors
+from blkit.bench import host
 
 B, N, C, T = 64, 256, 64, 64
 GEN = torch.Generator().manual_seed(0)
@@ -63,8 +63,9 @@ def _ratio_report(request):
     if not _RESULTS:
         return
     lines = ["", f"blkit speedups (ratio of medians), B={B} N={N} C={C} T={T}, torch {torch.__version__}, "
-                 f"{os.cpu_count()} CPUs, threads {torch.get_num_threads()}"]
-    report = {"size": dict(B=B, N=N, C=C, T=T), "torch": torch.__version__, "machine": platform.processor(),
+                 f"{host.cpu_model()}, {os.cpu_count()} CPUs, threads {torch.get_num_threads()}, commit {host.commit()}"]
+    report = {"size": dict(B=B, N=N, C=C, T=T), "torch": torch.__version__, "cpu": host.cpu_model(),
+              "cpus": os.cpu_count(), "commit": host.commit(),
               "threads": torch.get_num_threads(), "groups": {}}
     for group, results in _RESULTS.items():
         report["groups"][group] = {p: dict(median_s=m, iqr_s=i, rounds=r) for p, (m, i, r) in results.items()}

@@ -2,34 +2,17 @@
 import datetime
 import logging
 import pathlib
-import platform
-import subprocess
 
 import torch
 from tqdm import tqdm
 
 from .. import __version__
 from . import cases as op_cases
-from . import report
+from . import host, report
 from .timing import copy_bandwidth_gbps, measure, measure_wall, peak_memory
 
 AUTHORS_SIZE = (64, 256)  # B, N
 SWEEP_NUMEL = (1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24)  # up to 16M elements, C = 64
-
-
-def _commit() -> str:
-    try:
-        root = pathlib.Path(__file__).resolve().parents[2]
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def plan(device: str, quick: bool) -> list:
@@ -79,8 +62,8 @@ def run(output_dir, *, quick: bool = False, device=None, progress: bool = True, 
             **({"samples_per_s": case.samples / (median * 1e-3)} if case.samples else {}),
         })
     result = {
-        "device": _device_name(device), "device_type": device, "blkit": __version__, "torch": torch.__version__,
-        "triton": triton_version, "commit": _commit(),
+        "device": host.device_name(device), "device_type": device, "blkit": __version__, "torch": torch.__version__,
+        "triton": triton_version, "commit": host.commit(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "copy_bandwidth_gbps": copy_gbps, "quick": quick, "records": records,
     }
