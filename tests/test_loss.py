@@ -116,6 +116,29 @@ def test_loss_backward_retained_graph_and_scaled_seed(target):
     torch.testing.assert_close(logits.grad, once, rtol=0, atol=0)
 
 
+def test_loss_backward_hands_out_its_derivative_once(target):
+    """The first backward hands the saved derivative out as the gradient; what the user then does to it in place
+    (zero_grad without set_to_none, an optimizer's update) does not reach a retained graph's next backward, nor a
+    create_graph backward (which stays differentiable in its seed)."""
+    target.require("diffusion_loss")
+    schedule = blkit.NoiseSchedule(64)
+    logits, x_t, x0, t = (v.to(target.device) for v in _batch())
+    logits.requires_grad_()
+    loss = ops.diffusion_loss(logits, x_t, x0, t, schedule, reduction="none", backend=target.backend)
+    seed = torch.rand(logits.shape, device=target.device)
+    (first,) = torch.autograd.grad(loss, logits, seed, retain_graph=True)
+    expected = first.clone()
+    first.fill_(float("nan"))  # poison what was handed out
+    (second,) = torch.autograd.grad(loss, logits, seed, retain_graph=True)
+    torch.testing.assert_close(second, expected, rtol=0, atol=0)
+    seed.requires_grad_()
+    (third,) = torch.autograd.grad(loss, logits, seed, create_graph=True)
+    assert third.requires_grad
+    torch.testing.assert_close(third, expected, rtol=0, atol=0)
+    (d_seed,) = torch.autograd.grad(third.sum(), seed)
+    torch.testing.assert_close(d_seed * seed.detach(), expected, rtol=1e-6, atol=1e-12)
+
+
 @pytest.mark.parametrize("options", OPTIONS, ids=_option_id)
 def test_loss_agrees_with_reference_program(options):
     """blkit.ops and the authors' loss agree within 1e-5 relative for every option."""

@@ -133,20 +133,41 @@ def _diffusion_loss_fake(logits, x_t, x0, coef, p_flip, balance, gamma, aux_weig
 
 # Returns (loss, grad): grad = d loss / d logits in float32 (for reduction="none" the element-wise derivative), or an
 # empty tensor when need_grad is False.
+#
+# In eager mode the backward hands the saved derivative itself out, scaled in place: no second logits-sized buffer
+# (on CPU a fresh one costs page faults: B=64 N=256 C=64 forward + backward 0.96 -> 0.69 ms). Autograd may then adopt
+# it as .grad and accumulate into it, so a retained graph's next backward computes the derivative again from the
+# saved inputs. When traced (torch.compile, AOT, fake tensors) the backward is the plain product.
+def _plain_eager(tensor) -> bool:
+    return (type(tensor) is torch.Tensor and not torch.compiler.is_compiling()
+            and not torch.utils._python_dispatch.is_in_torch_dispatch_mode())
+
+
 def _loss_setup_context(ctx, inputs, output):
-    ctx.save_for_backward(output[1])
-    ctx.logits_dtype = inputs[0].dtype
+    logits, x_t, x0, coef, *options = inputs
+    derivative = output[1]
+    ctx.options = options  # p_flip .. need_grad, backend
+    ctx.logits_dtype = logits.dtype
+    ctx.hand_out = _plain_eager(derivative)
+    # kept beside the saved tensors, whose version check would refuse it once scaled in place; detached, so it holds
+    # no reference back to this node
+    ctx.derivative = derivative.detach() if ctx.hand_out else None
+    ctx.save_for_backward(logits, x_t, x0, coef, *(() if ctx.hand_out else (derivative,)))
     ctx.set_materialize_grads(False)  # the derivative output never receives a gradient: no zero tensor for it
 
 
 def _loss_backward(ctx, grad_loss, _grad_of_grad):
-    (dloss_dlogits,) = ctx.saved_tensors
     if grad_loss is None:
         return (None,) * 11
-    # (returning the saved derivative itself when grad_loss is 1 would let autograd adopt its storage as .grad, and a
-    # retained graph would then see it accumulated into: the multiply keeps the saved tensor private)
-    grad_logits = (grad_loss * dloss_dlogits).to(ctx.logits_dtype)
-    return grad_logits, None, None, None, None, None, None, None, None, None, None
+    if not ctx.hand_out:
+        return (grad_loss * ctx.saved_tensors[4]).to(ctx.logits_dtype), *(None,) * 10
+    derivative, ctx.derivative = ctx.derivative, None
+    if derivative is None:  # handed out by an earlier backward through this retained graph
+        with torch.no_grad():
+            _, derivative = diffusion_loss(*ctx.saved_tensors, *ctx.options)
+    if torch.is_grad_enabled():  # create_graph: the product stays differentiable in grad_loss
+        return (grad_loss * derivative).to(ctx.logits_dtype), *(None,) * 10
+    return derivative.mul_(grad_loss).to(ctx.logits_dtype), *(None,) * 10
 
 
 diffusion_loss = _define(
