@@ -62,10 +62,11 @@ def _ratio_report(request):
     yield
     if not _RESULTS:
         return
+    cpu, commit = host.cpu_model(), host.commit()
     lines = ["", f"blkit speedups (ratio of medians), B={B} N={N} C={C} T={T}, torch {torch.__version__}, "
-                 f"{host.cpu_model()}, {os.cpu_count()} CPUs, threads {torch.get_num_threads()}, commit {host.commit()}"]
-    report = {"size": dict(B=B, N=N, C=C, T=T), "torch": torch.__version__, "cpu": host.cpu_model(),
-              "cpus": os.cpu_count(), "commit": host.commit(),
+                 f"{cpu}, {os.cpu_count()} CPUs, threads {torch.get_num_threads()}, commit {commit}"]
+    report = {"size": dict(B=B, N=N, C=C, T=T), "torch": torch.__version__, "cpu": cpu,
+              "cpus": os.cpu_count(), "commit": commit,
               "threads": torch.get_num_threads(), "groups": {}}
     for group, results in _RESULTS.items():
         report["groups"][group] = {p: dict(median_s=m, iqr_s=i, rounds=r) for p, (m, i, r) in results.items()}

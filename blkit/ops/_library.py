@@ -160,14 +160,15 @@ def _loss_backward(ctx, grad_loss, _grad_of_grad):
     if grad_loss is None:
         return (None,) * 11
     if not ctx.hand_out:
-        return (grad_loss * ctx.saved_tensors[4]).to(ctx.logits_dtype), *(None,) * 10
-    derivative, ctx.derivative = ctx.derivative, None
-    if derivative is None:  # handed out by an earlier backward through this retained graph
-        with torch.no_grad():
-            _, derivative = diffusion_loss(*ctx.saved_tensors, *ctx.options)
-    if torch.is_grad_enabled():  # create_graph: the product stays differentiable in grad_loss
-        return (grad_loss * derivative).to(ctx.logits_dtype), *(None,) * 10
-    return derivative.mul_(grad_loss).to(ctx.logits_dtype), *(None,) * 10
+        grad_logits = grad_loss * ctx.saved_tensors[4]
+    else:
+        derivative, ctx.derivative = ctx.derivative, None
+        if derivative is None:  # handed out by an earlier backward through this retained graph
+            with torch.no_grad():
+                _, derivative = diffusion_loss(*ctx.saved_tensors, *ctx.options)
+        # under create_graph the product stays differentiable in grad_loss
+        grad_logits = grad_loss * derivative if torch.is_grad_enabled() else derivative.mul_(grad_loss)
+    return grad_logits.to(ctx.logits_dtype), *(None,) * 10
 
 
 diffusion_loss = _define(
